@@ -1,0 +1,133 @@
+#pragma once
+// Op: one kernel-level operator with its shape, dtype, and FLOP/byte accounting. The same type
+// is a node of the StepGraph and a kernel case of `predict` (a trace line becomes one Op), so
+// every cost backend answers both from one code path.
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "headroom/core/dtype.hpp"
+#include "headroom/units/units.hpp"
+
+namespace headroom {
+
+enum class Phase { Prefill, Decode };
+std::string_view to_string(Phase p);
+
+enum class OpKind {
+  Embedding,    // token gather from the embedding table
+  RmsNorm,
+  Gemm,         // y[m,n] = x[m,k] W[n,k]^T (batch > 1: independent GEMMs of one shape)
+  Rope,
+  KvWrite,      // append new K/V (or MLA latents) to the cache
+  Attention,
+  Swiglu,       // silu(a) * b
+  Residual,     // elementwise add
+  MoeRouter,    // router GEMM + softmax + top-k
+  MoeExperts,   // routed (and shared) expert FFNs: gate-up, swiglu, down
+  Collective,
+  Copy,         // device-to-device copy
+  Read,         // read-only streaming kernel
+  Write,        // write-only streaming kernel (fill)
+  Launch,       // an empty kernel (launch cost only)
+};
+std::string_view to_string(OpKind k);
+
+enum class CollectiveKind { AllReduce, AllGather, ReduceScatter, AllToAll };
+std::string_view to_string(CollectiveKind k);
+
+struct GemmShape {
+  int64_t m = 0, n = 0, k = 0;
+  int64_t batch = 1;
+};
+
+struct AttentionShape {
+  Phase phase = Phase::Prefill;
+  int64_t batch = 0;
+  int64_t q_len = 0;    // new tokens per sequence (1 in decode)
+  int64_t kv_len = 0;   // keys per sequence (seq in prefill, context + 1 in decode)
+  int64_t heads = 0;
+  int64_t kv_heads = 0;
+  int64_t qk_dim = 0;   // dimension of q.k
+  int64_t v_dim = 0;    // dimension of v
+  bool causal = true;
+};
+
+// Row-wise kernels (norms, rope, residual, swiglu, embedding, kv write): `rows` x `width`.
+struct RowShape {
+  int64_t rows = 0;
+  int64_t width = 0;
+};
+
+struct MoeShape {
+  int64_t experts = 0;
+  int64_t top_k = 0;
+  int64_t hidden = 0;
+  int64_t inter = 0;
+  int64_t tokens = 0;
+  int64_t shared_experts = 0;
+  bool grouped = true;        // one grouped GEMM (true) or a loop of per-expert GEMMs
+  double experts_touched = 0; // expected number of distinct routed experts the batch uses
+};
+
+struct CollectiveShape {
+  CollectiveKind kind = CollectiveKind::AllReduce;
+  int64_t gpus = 1;
+  double bytes = 0;  // each rank's input buffer
+};
+
+struct StreamShape {
+  double bytes = 0;
+  bool warm_l2 = false;
+};
+
+struct LaunchShape {
+  bool back_to_back = false;  // false: one synchronized launch; true: per-kernel gap in a stream
+};
+
+using OpShape = std::variant<GemmShape, AttentionShape, RowShape, MoeShape, CollectiveShape, StreamShape, LaunchShape>;
+
+struct Op {
+  std::string name;
+  OpKind kind = OpKind::Gemm;
+  DType dtype = DType::BF16;
+  int layer = -1;  // -1: outside the layer stack
+  OpShape shape;
+  // Accounting (filled by the make_* functions): arithmetic, bytes to/from device memory with
+  // each input read once and each output written once, and bytes each GPU sends on the fabric.
+  Flops flops;
+  Bytes bytes_read;
+  Bytes bytes_written;
+  Bytes wire_bytes;
+  // Weights among bytes_read (what a memory planner counts as weight traffic).
+  Bytes weight_bytes;
+
+  [[nodiscard]] Bytes bytes() const { return bytes_read + bytes_written; }
+  [[nodiscard]] double intensity() const {  // FLOP per byte of device memory traffic
+    double b = bytes().value();
+    return b > 0 ? flops.value() / b : 0.0;
+  }
+  template <class S>
+  [[nodiscard]] const S& as() const { return std::get<S>(shape); }
+};
+
+// Factories: each fills the shape and the accounting. `act` is the activation dtype; weights
+// use `w` (default: same as act).
+Op make_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType dtype, int64_t batch = 1);
+Op make_attention(std::string name, const AttentionShape& s, DType dtype, DType kv_dtype);
+Op make_row_op(std::string name, OpKind kind, int64_t rows, int64_t width, DType dtype);
+Op make_kv_write(std::string name, int64_t tokens, int64_t width, DType kv_dtype);
+Op make_moe_experts(std::string name, MoeShape s, DType dtype);
+Op make_moe_router(std::string name, int64_t tokens, int64_t hidden, int64_t experts, DType dtype);
+Op make_collective(std::string name, CollectiveKind kind, int64_t gpus, double bytes, DType dtype);
+Op make_stream(std::string name, OpKind kind, double bytes, bool warm_l2);
+Op make_launch(std::string name, bool back_to_back);
+
+// Expected distinct experts touched when `assignments` token-expert picks fall uniformly over
+// `experts` (each token picks top_k distinct experts): E * (1 - (1 - k/E)^tokens).
+double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens);
+
+// Output element size of a GEMM in `dtype` (fp8 GEMMs write bf16; tf32 writes fp32).
+double gemm_output_bytes(DType dtype);
+
+}  // namespace headroom

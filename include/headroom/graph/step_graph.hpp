@@ -1,0 +1,59 @@
+#pragma once
+// StepGraph: the operators of one forward step (prefill or decode) of a model on one GPU of a
+// tensor-parallel group, as a Boost.Graph DAG whose edges are data dependencies. Every fidelity
+// (roofline, analytical, cycle-approximate, serving) consumes this graph.
+#include <boost/graph/adjacency_list.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "headroom/graph/op.hpp"
+#include "headroom/model/model_spec.hpp"
+
+namespace headroom {
+
+struct StepConfig {
+  Phase phase = Phase::Decode;
+  int64_t batch = 1;     // sequences in the step
+  int64_t seq = 0;       // prefill: new tokens per sequence
+  int64_t context = 0;   // decode: tokens already in the cache per sequence
+  int64_t tp = 1;        // tensor-parallel degree (Megatron split)
+  std::optional<int64_t> layers;  // override the model's depth (embeddings and head unchanged)
+  std::optional<DType> act_dtype;  // default: the model's dtype
+  std::optional<DType> kv_dtype;   // default: act dtype
+  double moe_experts_touched = 0;  // 0: expected value under uniform routing
+};
+
+using OpGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Op>;
+using OpVertex = boost::graph_traits<OpGraph>::vertex_descriptor;
+
+class StepGraph {
+ public:
+  // Validates the plan (throws InputError naming the constraint) and builds the graph.
+  static StepGraph build(const ModelSpec& model, const StepConfig& cfg);
+
+  [[nodiscard]] const OpGraph& graph() const { return g_; }
+  [[nodiscard]] const StepConfig& config() const { return cfg_; }
+  [[nodiscard]] const std::string& model_name() const { return model_name_; }
+  [[nodiscard]] size_t size() const { return boost::num_vertices(g_); }
+  // Operators in a topological order (the order a single stream would issue them).
+  [[nodiscard]] const std::vector<OpVertex>& order() const { return order_; }
+  [[nodiscard]] const Op& op(OpVertex v) const { return g_[v]; }
+  // New tokens processed by the step (batch x seq, or batch in decode).
+  [[nodiscard]] int64_t tokens() const;
+  [[nodiscard]] int64_t layers() const { return layers_; }
+
+  [[nodiscard]] Flops total_flops() const;
+  [[nodiscard]] Bytes total_bytes() const;
+  [[nodiscard]] Bytes total_weight_bytes() const;
+
+ private:
+  OpGraph g_;
+  StepConfig cfg_;
+  std::string model_name_;
+  int64_t layers_ = 0;
+  std::vector<OpVertex> order_;
+};
+
+}  // namespace headroom

@@ -1,0 +1,218 @@
+#include "headroom/graph/op.hpp"
+
+#include <cmath>
+
+namespace headroom {
+
+std::string_view to_string(Phase p) { return p == Phase::Prefill ? "prefill" : "decode"; }
+
+std::string_view to_string(OpKind k) {
+  switch (k) {
+    case OpKind::Embedding: return "embedding";
+    case OpKind::RmsNorm: return "rmsnorm";
+    case OpKind::Gemm: return "gemm";
+    case OpKind::Rope: return "rope";
+    case OpKind::KvWrite: return "kv_write";
+    case OpKind::Attention: return "attention";
+    case OpKind::Swiglu: return "swiglu";
+    case OpKind::Residual: return "residual";
+    case OpKind::MoeRouter: return "moe_router";
+    case OpKind::MoeExperts: return "moe_experts";
+    case OpKind::Collective: return "collective";
+    case OpKind::Copy: return "copy";
+    case OpKind::Read: return "read";
+    case OpKind::Write: return "write";
+    case OpKind::Launch: return "launch";
+  }
+  return "?";
+}
+
+std::string_view to_string(CollectiveKind k) {
+  switch (k) {
+    case CollectiveKind::AllReduce: return "all_reduce";
+    case CollectiveKind::AllGather: return "all_gather";
+    case CollectiveKind::ReduceScatter: return "reduce_scatter";
+    case CollectiveKind::AllToAll: return "all_to_all";
+  }
+  return "?";
+}
+
+double gemm_output_bytes(DType dtype) {
+  switch (dtype) {
+    case DType::FP8:
+    case DType::FP4:
+    case DType::INT4: return 2.0;  // low-precision GEMMs write bf16
+    case DType::INT8: return 4.0;  // int32 accumulators
+    default: return bytes_per_element(dtype);
+  }
+}
+
+Op make_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType dtype, int64_t batch) {
+  Op op;
+  op.name = std::move(name);
+  op.kind = OpKind::Gemm;
+  op.dtype = dtype;
+  op.shape = GemmShape{m, n, k, batch};
+  const double b = static_cast<double>(batch);
+  const double e = bytes_per_element(dtype);
+  op.flops = Flops(2.0 * b * m * n * k);
+  op.weight_bytes = Bytes(b * n * k * e);
+  op.bytes_read = Bytes(b * m * k * e) + op.weight_bytes;
+  op.bytes_written = Bytes(b * m * n * gemm_output_bytes(dtype));
+  return op;
+}
+
+Op make_attention(std::string name, const AttentionShape& s, DType dtype, DType kv_dtype) {
+  Op op;
+  op.name = std::move(name);
+  op.kind = OpKind::Attention;
+  op.dtype = dtype;
+  op.shape = s;
+  // Score pairs (query, key) per head: causal prefill keeps the lower triangle, offset by the
+  // keys already cached (kv_len - q_len).
+  double pairs = static_cast<double>(s.q_len) * s.kv_len;
+  if (s.causal && s.q_len > 1) {
+    const double past = static_cast<double>(s.kv_len - s.q_len);
+    pairs = s.q_len * past + s.q_len * (s.q_len + 1) / 2.0;
+  }
+  const double bh = static_cast<double>(s.batch) * s.heads;
+  op.flops = Flops(2.0 * bh * pairs * (s.qk_dim + s.v_dim));
+  const double e = bytes_per_element(dtype);
+  const double ekv = bytes_per_element(kv_dtype);
+  const double q = static_cast<double>(s.batch) * s.q_len * s.heads * s.qk_dim * e;
+  const double o = static_cast<double>(s.batch) * s.q_len * s.heads * s.v_dim * e;
+  const double kv = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim) * ekv;
+  op.bytes_read = Bytes(q + kv);
+  op.bytes_written = Bytes(o);
+  return op;
+}
+
+Op make_row_op(std::string name, OpKind kind, int64_t rows, int64_t width, DType dtype) {
+  Op op;
+  op.name = std::move(name);
+  op.kind = kind;
+  op.dtype = dtype;
+  op.shape = RowShape{rows, width};
+  const double n = static_cast<double>(rows) * width;
+  const double e = bytes_per_element(dtype);
+  switch (kind) {
+    case OpKind::RmsNorm:  // x^2, sum, rsqrt-scale, weight multiply
+      op.flops = Flops(4.0 * n);
+      op.weight_bytes = Bytes(width * e);
+      op.bytes_read = Bytes(n * e) + op.weight_bytes;
+      op.bytes_written = Bytes(n * e);
+      break;
+    case OpKind::Swiglu:  // width = inter; input [rows, 2*inter]; silu ~4 FLOP + 1 multiply
+      op.flops = Flops(5.0 * n);
+      op.bytes_read = Bytes(2.0 * n * e);
+      op.bytes_written = Bytes(n * e);
+      break;
+    case OpKind::Residual:
+      op.flops = Flops(n);
+      op.bytes_read = Bytes(2.0 * n * e);
+      op.bytes_written = Bytes(n * e);
+      break;
+    case OpKind::Rope:  // width = rotated elements per row (q and k heads x head_dim)
+      op.flops = Flops(3.0 * n);
+      op.bytes_read = Bytes(n * e);
+      op.bytes_written = Bytes(n * e);
+      break;
+    case OpKind::Embedding:  // gather rows of the table
+      op.flops = Flops(0.0);
+      op.bytes_read = Bytes(n * e);
+      op.bytes_written = Bytes(n * e);
+      break;
+    default:
+      op.bytes_read = Bytes(n * e);
+      op.bytes_written = Bytes(n * e);
+      break;
+  }
+  return op;
+}
+
+Op make_kv_write(std::string name, int64_t tokens, int64_t width, DType kv_dtype) {
+  Op op = make_row_op(std::move(name), OpKind::KvWrite, tokens, width, kv_dtype);
+  op.flops = Flops(0.0);
+  return op;
+}
+
+double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens) {
+  if (experts <= 0 || tokens <= 0) return 0.0;
+  const double p_miss = std::pow(1.0 - static_cast<double>(top_k) / experts, static_cast<double>(tokens));
+  return experts * (1.0 - p_miss);
+}
+
+Op make_moe_experts(std::string name, MoeShape s, DType dtype) {
+  Op op;
+  op.name = std::move(name);
+  op.kind = OpKind::MoeExperts;
+  op.dtype = dtype;
+  if (s.experts_touched <= 0) s.experts_touched = expected_experts_touched(s.experts, s.top_k, s.tokens);
+  op.shape = s;
+  const double e = bytes_per_element(dtype);
+  const double per_expert = 3.0 * s.hidden * s.inter;  // gate, up, down
+  const double routed_tokens = static_cast<double>(s.tokens) * s.top_k;
+  const double shared_tokens = static_cast<double>(s.tokens) * s.shared_experts;
+  op.flops = Flops(2.0 * per_expert * (routed_tokens + shared_tokens) + 5.0 * (routed_tokens + shared_tokens) * s.inter);
+  op.weight_bytes = Bytes(per_expert * e * (s.experts_touched + s.shared_experts));
+  // Activations: each routed copy reads hidden, writes 2*inter, reads it back, writes inter,
+  // reads inter, writes hidden (gate-up -> swiglu -> down), plus the combine.
+  const double act = (routed_tokens + shared_tokens) * (2.0 * s.hidden + 6.0 * s.inter) * e;
+  op.bytes_read = op.weight_bytes + Bytes(act * 0.5 + s.tokens * s.hidden * e);
+  op.bytes_written = Bytes(act * 0.5 + s.tokens * s.hidden * e);
+  return op;
+}
+
+Op make_moe_router(std::string name, int64_t tokens, int64_t hidden, int64_t experts, DType dtype) {
+  Op op = make_gemm(std::move(name), tokens, experts, hidden, dtype);
+  op.kind = OpKind::MoeRouter;
+  op.flops += Flops(6.0 * tokens * experts);  // softmax and top-k
+  return op;
+}
+
+Op make_collective(std::string name, CollectiveKind kind, int64_t gpus, double bytes, DType dtype) {
+  Op op;
+  op.name = std::move(name);
+  op.kind = OpKind::Collective;
+  op.dtype = dtype;
+  op.shape = CollectiveShape{kind, gpus, bytes};
+  const double g = static_cast<double>(gpus);
+  // Bytes each rank sends with the bandwidth-optimal (ring) algorithms, NCCL's "bus" factors.
+  double wire = 0;
+  switch (kind) {
+    case CollectiveKind::AllReduce: wire = 2.0 * (g - 1) / g * bytes; break;
+    case CollectiveKind::AllGather: wire = (g - 1) * bytes; break;  // input is one shard
+    case CollectiveKind::ReduceScatter: wire = (g - 1) / g * bytes; break;
+    case CollectiveKind::AllToAll: wire = (g - 1) / g * bytes; break;
+  }
+  op.wire_bytes = Bytes(gpus > 1 ? wire : 0.0);
+  if (kind == CollectiveKind::AllReduce || kind == CollectiveKind::ReduceScatter)
+    op.flops = Flops(gpus > 1 ? (g - 1) / g * bytes / bytes_per_element(dtype) : 0.0);
+  // Local memory traffic: read the input, write the output (all_gather's output is g x input).
+  op.bytes_read = Bytes(bytes);
+  op.bytes_written = Bytes(kind == CollectiveKind::AllGather   ? bytes * g
+                           : kind == CollectiveKind::ReduceScatter ? bytes / g
+                                                                    : bytes);
+  return op;
+}
+
+Op make_stream(std::string name, OpKind kind, double bytes, bool warm_l2) {
+  Op op;
+  op.name = std::move(name);
+  op.kind = kind;
+  op.dtype = DType::FP32;
+  op.shape = StreamShape{bytes, warm_l2};
+  op.bytes_read = Bytes(kind == OpKind::Write ? 0.0 : bytes);
+  op.bytes_written = Bytes(kind == OpKind::Read ? 0.0 : bytes);
+  return op;
+}
+
+Op make_launch(std::string name, bool back_to_back) {
+  Op op;
+  op.name = std::move(name);
+  op.kind = OpKind::Launch;
+  op.shape = LaunchShape{back_to_back};
+  return op;
+}
+
+}  // namespace headroom

@@ -1,0 +1,207 @@
+#include "headroom/graph/step_graph.hpp"
+
+#include <boost/graph/topological_sort.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iterator>
+
+#include "headroom/core/error.hpp"
+
+namespace headroom {
+namespace {
+
+void check_plan(const ModelSpec& m, const StepConfig& c) {
+  auto bad = [&](const std::string& what) {
+    throw InputError(fmt::format("{}: plan {} batch={} tp={}: {}", m.name, to_string(c.phase), c.batch, c.tp, what));
+  };
+  if (c.batch <= 0) bad("batch must be positive");
+  if (c.tp <= 0) bad("tp must be positive");
+  if (c.phase == Phase::Prefill && c.seq <= 0) bad("prefill needs seq > 0");
+  if (c.phase == Phase::Decode && c.context < 0) bad("decode needs context >= 0");
+  if (c.layers && *c.layers <= 0) bad("layers must be positive");
+  const auto& a = m.attention;
+  if (a.heads % c.tp != 0) bad(fmt::format("tp={} does not divide the {} attention heads", c.tp, a.heads));
+  if (a.kind == AttentionKind::GQA && a.kv_heads % c.tp != 0 && c.tp % a.kv_heads != 0)
+    bad(fmt::format("tp={} and the {} KV heads: neither divides the other", c.tp, a.kv_heads));
+  if (m.ffn.intermediate > 0 && m.ffn.intermediate % c.tp != 0)
+    bad(fmt::format("tp={} does not divide the FFN width {}", c.tp, m.ffn.intermediate));
+  if (m.moe && m.moe->expert_intermediate % c.tp != 0)
+    bad(fmt::format("tp={} does not divide the expert width {}", c.tp, m.moe->expert_intermediate));
+  const int64_t tokens = c.phase == Phase::Prefill ? c.seq : c.context + 1;
+  if (m.max_context > 0 && tokens > m.max_context * 16)
+    bad(fmt::format("sequence length {} is far beyond the model's {} maximum", tokens, m.max_context));
+}
+
+class Builder {
+ public:
+  Builder(const ModelSpec& m, const StepConfig& c, OpGraph& g) : m_(m), c_(c), g_(g) {
+    act_ = c.act_dtype.value_or(m.dtype);
+    kv_ = c.kv_dtype.value_or(act_);
+    tokens_ = c.phase == Phase::Prefill ? c.batch * c.seq : c.batch;
+  }
+
+  OpVertex add(Op op, std::initializer_list<OpVertex> deps) {
+    OpVertex v = boost::add_vertex(std::move(op), g_);
+    for (OpVertex d : deps) boost::add_edge(d, v, g_);
+    return v;
+  }
+
+  void build() {
+    const int64_t layers = c_.layers.value_or(m_.layers);
+    const int64_t h = m_.hidden;
+    Op emb = make_row_op("embedding", OpKind::Embedding, tokens_, h, act_);
+    OpVertex x = add(std::move(emb), {});
+    for (int64_t l = 0; l < layers; ++l) x = layer(static_cast<int>(l), x);
+    // Final norm and lm-head on the last position of each sequence only.
+    OpVertex n = add(make_row_op("final_norm", OpKind::RmsNorm, c_.batch, h, act_), {x});
+    const int64_t vocab_shard = (m_.vocab + c_.tp - 1) / c_.tp;
+    OpVertex head = add(make_gemm("lm_head", c_.batch, vocab_shard, h, act_), {n});
+    if (c_.tp > 1) {
+      add(make_collective("lm_head.all_gather", CollectiveKind::AllGather, c_.tp,
+                          static_cast<double>(c_.batch) * vocab_shard * gemm_output_bytes(act_), act_),
+          {head});
+    }
+  }
+
+ private:
+  Op named(Op op, int layer) {
+    op.name = fmt::format("L{}.{}", layer, op.name);
+    op.layer = layer;
+    return op;
+  }
+
+  OpVertex layer(int l, OpVertex x) {
+    const int64_t h = m_.hidden;
+    const auto& a = m_.attention;
+    const int64_t tp = c_.tp;
+    const int64_t heads = a.heads / tp;
+    const int64_t q_len = c_.phase == Phase::Prefill ? c_.seq : 1;
+    const int64_t kv_len = c_.phase == Phase::Prefill ? c_.seq : c_.context + 1;
+
+    OpVertex n1 = add(named(make_row_op("attn_norm", OpKind::RmsNorm, tokens_, h, act_), l), {x});
+    OpVertex attn_out;
+    if (a.kind == AttentionKind::GQA) {
+      const int64_t kvh = std::max<int64_t>(1, a.kv_heads / tp);  // replicated when tp > kv_heads
+      const int64_t d = a.head_dim;
+      OpVertex qkv = add(named(make_gemm("qkv", tokens_, (heads + 2 * kvh) * d, h, act_), l), {n1});
+      OpVertex rope = add(named(make_row_op("rope", OpKind::Rope, tokens_, (heads + kvh) * d, act_), l), {qkv});
+      OpVertex kvw = add(named(make_kv_write("kv_write", tokens_, 2 * kvh * d, kv_), l), {rope});
+      AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, kvh, d, d, c_.phase == Phase::Prefill};
+      OpVertex att = add(named(make_attention("attention", s, act_, kv_), l), {kvw});
+      attn_out = add(named(make_gemm("o_proj", tokens_, h, heads * d, act_), l), {att});
+    } else {
+      attn_out = mla(l, n1, heads, q_len, kv_len);
+    }
+    OpVertex after_o = attn_out;
+    if (tp > 1)
+      after_o = add(named(make_collective("o_proj.all_reduce", CollectiveKind::AllReduce, tp,
+                                          static_cast<double>(tokens_) * h * bytes_per_element(act_), act_), l),
+                    {attn_out});
+    OpVertex r1 = add(named(make_row_op("attn_residual", OpKind::Residual, tokens_, h, act_), l), {after_o, x});
+    OpVertex n2 = add(named(make_row_op("ffn_norm", OpKind::RmsNorm, tokens_, h, act_), l), {r1});
+    OpVertex ffn_out;
+    if (m_.is_moe_layer(l)) {
+      const auto& moe = *m_.moe;
+      OpVertex router = add(named(make_moe_router("router", tokens_, h, moe.experts, act_), l), {n2});
+      MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate / tp, tokens_, moe.shared_experts, true,
+                 c_.moe_experts_touched};
+      ffn_out = add(named(make_moe_experts("experts", s, act_), l), {router});
+    } else {
+      const int64_t inter = m_.ffn.intermediate / tp;
+      OpVertex gu = add(named(make_gemm("gate_up", tokens_, 2 * inter, h, act_), l), {n2});
+      OpVertex act = add(named(make_row_op("swiglu", OpKind::Swiglu, tokens_, inter, act_), l), {gu});
+      ffn_out = add(named(make_gemm("down_proj", tokens_, h, inter, act_), l), {act});
+    }
+    OpVertex after_down = ffn_out;
+    if (tp > 1)
+      after_down = add(named(make_collective("down_proj.all_reduce", CollectiveKind::AllReduce, tp,
+                                             static_cast<double>(tokens_) * h * bytes_per_element(act_), act_), l),
+                       {ffn_out});
+    return add(named(make_row_op("ffn_residual", OpKind::Residual, tokens_, h, act_), l), {after_down, r1});
+  }
+
+  // Multi-head latent attention (DeepSeek-V2/V3). Prefill materialises K and V per head from the
+  // latent; decode uses the absorbed form: attention runs in the latent space against the
+  // compressed cache (one shared "KV head" of kv_lora + rope dims).
+  OpVertex mla(int l, OpVertex n1, int64_t heads, int64_t q_len, int64_t kv_len) {
+    const auto& a = m_.attention;
+    const int64_t h = m_.hidden;
+    const int64_t qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    OpVertex q;
+    if (a.q_lora_rank > 0) {
+      OpVertex qa = add(named(make_gemm("q_a", tokens_, a.q_lora_rank, h, act_), l), {n1});
+      OpVertex qn = add(named(make_row_op("q_a_norm", OpKind::RmsNorm, tokens_, a.q_lora_rank, act_), l), {qa});
+      q = add(named(make_gemm("q_b", tokens_, heads * qk, a.q_lora_rank, act_), l), {qn});
+    } else {
+      q = add(named(make_gemm("q", tokens_, heads * qk, h, act_), l), {n1});
+    }
+    OpVertex kva = add(named(make_gemm("kv_a", tokens_, a.kv_lora_rank + a.qk_rope_head_dim, h, act_), l), {n1});
+    OpVertex kvn = add(named(make_row_op("kv_a_norm", OpKind::RmsNorm, tokens_, a.kv_lora_rank, act_), l), {kva});
+    OpVertex rope = add(named(make_row_op("rope", OpKind::Rope, tokens_, (heads + 1) * a.qk_rope_head_dim, act_), l),
+                        {q, kvn});
+    OpVertex kvw =
+        add(named(make_kv_write("kv_write", tokens_, a.kv_lora_rank + a.qk_rope_head_dim, kv_), l), {rope});
+    OpVertex att;
+    if (c_.phase == Phase::Prefill) {
+      const int64_t up_rows = c_.batch * kv_len;
+      OpVertex kvb = add(named(make_gemm("kv_b", up_rows, heads * (a.qk_nope_head_dim + a.v_head_dim),
+                                         a.kv_lora_rank, act_), l), {kvw});
+      AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, heads, qk, a.v_head_dim, true};
+      att = add(named(make_attention("attention", s, act_, act_), l), {kvb});
+    } else {
+      // q_nope absorbed into the latent: per head [tokens, nope] x [nope, kv_lora].
+      OpVertex qabs = add(named(make_gemm("q_absorb", tokens_, a.kv_lora_rank, a.qk_nope_head_dim, act_, heads), l),
+                          {kvw});
+      AttentionShape s{c_.phase, c_.batch, 1, kv_len, heads, 1, a.kv_lora_rank + a.qk_rope_head_dim,
+                       a.kv_lora_rank, false};
+      OpVertex core = add(named(make_attention("attention", s, act_, kv_), l), {qabs});
+      att = add(named(make_gemm("v_absorb", tokens_, a.v_head_dim, a.kv_lora_rank, act_, heads), l), {core});
+    }
+    return add(named(make_gemm("o_proj", tokens_, h, heads * a.v_head_dim, act_), l), {att});
+  }
+
+  const ModelSpec& m_;
+  const StepConfig& c_;
+  OpGraph& g_;
+  DType act_ = DType::BF16;
+  DType kv_ = DType::BF16;
+  int64_t tokens_ = 0;
+};
+
+}  // namespace
+
+StepGraph StepGraph::build(const ModelSpec& model, const StepConfig& cfg) {
+  check_plan(model, cfg);
+  StepGraph sg;
+  sg.cfg_ = cfg;
+  sg.model_name_ = model.name;
+  sg.layers_ = cfg.layers.value_or(model.layers);
+  Builder(model, cfg, sg.g_).build();
+  std::vector<OpVertex> rev;
+  boost::topological_sort(sg.g_, std::back_inserter(rev));
+  sg.order_.assign(rev.rbegin(), rev.rend());
+  return sg;
+}
+
+int64_t StepGraph::tokens() const { return cfg_.phase == Phase::Prefill ? cfg_.batch * cfg_.seq : cfg_.batch; }
+
+Flops StepGraph::total_flops() const {
+  Flops f;
+  for (auto v : order_) f += g_[v].flops;
+  return f;
+}
+
+Bytes StepGraph::total_bytes() const {
+  Bytes b;
+  for (auto v : order_) b += g_[v].bytes();
+  return b;
+}
+
+Bytes StepGraph::total_weight_bytes() const {
+  Bytes b;
+  for (auto v : order_) b += g_[v].weight_bytes;
+  return b;
+}
+
+}  // namespace headroom

@@ -1,0 +1,174 @@
+// HBM / L2 bandwidth microbenchmarks: read (reduction), write (fill), copy.
+// Emits op=read|write|copy trace lines (docs/trace-format.md).
+//   warm series : one buffer reused call after call (warm_l2=true), 1 MiB .. 4 GiB
+//   cold series : sizes <= 128 MiB rotated through a >= 512 MiB pool (warm_l2=false)
+//   l2 series   : reads of <= 30 MiB repeated (warm_l2=true, suite=l2)
+//   memcpy      : cudaMemcpyAsync device-to-device, warm, >= 16 MiB
+// Usage: bw [--out FILE] [--quick]
+#include "common.h"
+
+static int g_sms = 132;
+static const int TPB = 256;
+
+__global__ void __launch_bounds__(TPB) read_k(const int4* __restrict__ p, size_t n, unsigned* __restrict__ part) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  const size_t st = (size_t)gridDim.x * blockDim.x;
+  unsigned acc = 0;
+  for (; i + 3 * st < n; i += 4 * st) {
+    int4 a = __ldg(p + i), b = __ldg(p + i + st), c = __ldg(p + i + 2 * st), d = __ldg(p + i + 3 * st);
+    acc += (unsigned)a.x + a.y + a.z + a.w + b.x + b.y + b.z + b.w + c.x + c.y + c.z + c.w + d.x + d.y + d.z + d.w;
+  }
+  for (; i < n; i += st) {
+    int4 a = __ldg(p + i);
+    acc += (unsigned)a.x + a.y + a.z + a.w;
+  }
+  for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+  __shared__ unsigned sm[TPB / 32];
+  if ((threadIdx.x & 31) == 0) sm[threadIdx.x >> 5] = acc;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned t = 0;
+    for (int w = 0; w < TPB / 32; ++w) t += sm[w];
+    part[blockIdx.x] = t;
+  }
+}
+
+__global__ void __launch_bounds__(TPB) write_k(int4* __restrict__ p, size_t n, int v) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  const size_t st = (size_t)gridDim.x * blockDim.x;
+  for (; i < n; i += st) p[i] = make_int4((int)i ^ v, v, (int)(i >> 2), ~v);
+}
+
+__global__ void __launch_bounds__(TPB) copy_k(const int4* __restrict__ s, int4* __restrict__ d, size_t n) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  const size_t st = (size_t)gridDim.x * blockDim.x;
+  for (; i + 3 * st < n; i += 4 * st) {
+    int4 a = __ldg(s + i), b = __ldg(s + i + st), c = __ldg(s + i + 2 * st), e = __ldg(s + i + 3 * st);
+    d[i] = a;
+    d[i + st] = b;
+    d[i + 2 * st] = c;
+    d[i + 3 * st] = e;
+  }
+  for (; i < n; i += st) d[i] = __ldg(s + i);
+}
+
+static int grid_for(size_t nvec) {
+  size_t want = (nvec + TPB - 1) / TPB;
+  return (int)std::max<size_t>(1, std::min<size_t>(want, (size_t)g_sms * 8));
+}
+
+static const double kHostUs = 12.0;  // generous host enqueue cost per call (launch + 2 events)
+
+int main(int argc, char** argv) {
+  try {
+    init_output(argc, argv, "bw");
+  } catch (std::exception& e) {
+    fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  bool quick = has_flag(argc, argv, "--quick");
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  g_sms = prop.multiProcessorCount;
+  const size_t MiB = 1ull << 20;
+  std::vector<double> sizes_mib = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40, 48, 64, 96, 128, 192,
+                                   256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096};
+  std::vector<double> l2_mib = {0.25, 0.5, 1, 2, 5, 10, 15, 20, 25, 30};
+  if (quick) {
+    sizes_mib = {1, 64, 1024};
+    l2_mib = {8};
+  }
+  size_t maxb = (size_t)(sizes_mib.back() * MiB);
+  const size_t pool_bytes = 512 * MiB;
+  maxb = std::max(maxb, pool_bytes + 128 * MiB);
+  int4 *A = nullptr, *B = nullptr;
+  unsigned* part = nullptr;
+  CK(cudaMalloc(&A, maxb));
+  CK(cudaMalloc(&B, maxb));
+  CK(cudaMalloc(&part, sizeof(unsigned) * g_sms * 8));
+  fill_u32<<<g_sms * 8, 256>>>((uint32_t*)A, maxb / 4, 1);
+  fill_u32<<<g_sms * 8, 256>>>((uint32_t*)B, maxb / 4, 2);
+  CKL();
+  CK(cudaDeviceSynchronize());
+
+  // ---- correctness, once, at 64 MiB
+  try {
+    size_t n = 64 * MiB / 16;
+    int g = grid_for(n);
+    read_k<<<g, TPB>>>(A, n, part);
+    CKL();
+    std::vector<unsigned> hp(g), hA(n * 4);
+    CK(cudaMemcpy(hp.data(), part, g * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hA.data(), A, n * 16, cudaMemcpyDeviceToHost));
+    unsigned gs = 0, hs = 0;
+    for (unsigned v : hp) gs += v;
+    for (unsigned v : hA) hs += v;
+    if (gs != hs) throw std::runtime_error("read check failed");
+    copy_k<<<grid_for(n), TPB>>>(A, B, n);
+    CKL();
+    std::vector<unsigned> hB(n * 4);
+    CK(cudaMemcpy(hB.data(), B, n * 16, cudaMemcpyDeviceToHost));
+    if (memcmp(hA.data(), hB.data(), n * 16)) throw std::runtime_error("copy check failed");
+    write_k<<<grid_for(n), TPB>>>(B, n, 0x1234567);
+    CKL();
+    std::vector<int4> hw(n);
+    CK(cudaMemcpy(hw.data(), B, n * 16, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < n; i += 997) {
+      int4 e = make_int4((int)i ^ 0x1234567, 0x1234567, (int)(i >> 2), ~0x1234567);
+      if (hw[i].x != e.x || hw[i].y != e.y || hw[i].z != e.z || hw[i].w != e.w)
+        throw std::runtime_error("write check failed");
+    }
+    fill_u32<<<g_sms * 8, 256>>>((uint32_t*)B, maxb / 4, 2);
+    CK(cudaDeviceSynchronize());
+    fprintf(stderr, "bw: correctness checks passed (read sum, copy, write at 64 MiB)\n");
+  } catch (std::exception& e) {
+    fprintf(stderr, "bw: CHECK FAILED: %s\n", e.what());
+    return 1;
+  }
+
+  auto run_case = [&](const char* op, size_t bytes, bool warm, const char* suite, bool memcpy_impl) {
+    try {
+      size_t n = bytes / 16;
+      int g = grid_for(n);
+      size_t nb = 1;
+      if (!warm) nb = std::max<size_t>(2, (pool_bytes + bytes - 1) / bytes);
+      std::function<void(int)> fn;
+      std::string o = op;
+      if (o == "read")
+        fn = [&, n, g, nb](int c) { read_k<<<g, TPB>>>(A + (c % nb) * n, n, part); };
+      else if (o == "write")
+        fn = [&, n, g, nb](int c) { write_k<<<g, TPB>>>(B + (c % nb) * n, n, c); };
+      else if (memcpy_impl)
+        fn = [&, n, bytes, nb](int c) { cudaMemcpyAsync(B + (c % nb) * n, A + (c % nb) * n, bytes, cudaMemcpyDeviceToDevice, 0); };
+      else
+        fn = [&, n, g, nb](int c) { copy_k<<<g, TPB>>>(A + (c % nb) * n, B + (c % nb) * n, n); };
+      int maxr = warm ? 200 : (int)std::min<size_t>(200, nb * 4);
+      Stats s = bench(fn, 3, 10, std::max(10, maxr), 0.04, kHostUs);
+      double moved = (o == "copy" ? 2.0 : 1.0) * bytes;
+      JLine j;
+      j.str("op", op).i64("bytes", (long long)bytes).boolean("warm_l2", warm);
+      add_stats(j, s);
+      j.str("impl", memcpy_impl ? "cudaMemcpyAsync" : (o + "_k int4 grid-stride"))
+          .str("suite", suite)
+          .str("timing", "queued")
+          .num("gbs", moved / (s.med * 1e-3) / 1e9);
+      if (!warm) j.i64("rotate_buffers", (long long)nb);
+      emit(j);
+    } catch (std::exception& e) {
+      fprintf(stderr, "bw: case %s %zu failed: %s\n", op, bytes, e.what());
+      cudaGetLastError();
+    }
+  };
+
+  const char* ops[3] = {"read", "write", "copy"};
+  for (double mib : sizes_mib)
+    for (const char* op : ops) run_case(op, (size_t)(mib * MiB), true, "hbm-warm", false);
+  for (double mib : sizes_mib)
+    if (mib <= 128)
+      for (const char* op : ops) run_case(op, (size_t)(mib * MiB), false, "hbm-cold", false);
+  for (double mib : l2_mib) run_case("read", (size_t)(mib * MiB), true, "l2", false);
+  for (double mib : sizes_mib)
+    if (mib >= 16) run_case("copy", (size_t)(mib * MiB), true, "memcpy", true);
+  fprintf(stderr, "bw: done\n");
+  return 0;
+}
