@@ -5,6 +5,7 @@
 #include <array>
 #include <span>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 
 #include "headroom/core/error.hpp"
@@ -148,21 +149,28 @@ double parse(std::string_view text, Dim expected) {
 }
 
 std::string format(double v, Dim d) {
-  static constexpr std::array<std::pair<double, std::string_view>, 9> kScale{{{1e18, "E"},
-                                                                              {1e15, "P"},
-                                                                              {1e12, "T"},
-                                                                              {1e9, "G"},
-                                                                              {1e6, "M"},
-                                                                              {1e3, "k"},
-                                                                              {1.0, ""},
-                                                                              {1e-3, "m"},
-                                                                              {1e-6, "u"}}};
-  double a = std::fabs(v);
-  if (a == 0.0) return fmt::format("0 {}", base_symbol(d));
+  static constexpr std::array<std::pair<double, std::string_view>, 11> kScale{{{1e18, "E"},
+                                                                               {1e15, "P"},
+                                                                               {1e12, "T"},
+                                                                               {1e9, "G"},
+                                                                               {1e6, "M"},
+                                                                               {1e3, "k"},
+                                                                               {1.0, ""},
+                                                                               {1e-3, "m"},
+                                                                               {1e-6, "u"},
+                                                                               {1e-9, "n"},
+                                                                               {1e-12, "p"}}};
+  if (v == 0.0 || !std::isfinite(v)) return fmt::format("{} {}", v, base_symbol(d));
+  // Round to 3 significant digits first and pick the prefix from the rounded value, so that
+  // 999.7e9 reads "1.00 T", not "1000 G".
+  const double a = std::fabs(v);
+  const double q = std::pow(10.0, std::floor(std::log10(a)) - 2);
+  const double r = std::round(a / q) * q;
   for (const auto& [scale, pre] : kScale) {
-    if (a >= scale || scale == 1e-6) {
-      double x = v / scale;
-      int digits = std::fabs(x) >= 100 ? 0 : std::fabs(x) >= 10 ? 1 : 2;
+    if (r >= scale * (1 - 1e-9) || scale == kScale.back().first) {
+      const double x = std::copysign(r / scale, v);
+      const double ax = std::fabs(x);
+      const int digits = ax >= 99.95 ? 0 : ax >= 9.995 ? 1 : 2;
       return fmt::format("{:.{}f} {}{}", x, digits, pre, base_symbol(d));
     }
   }

@@ -1,0 +1,82 @@
+#pragma once
+// CostModel: the one narrow interface every fidelity implements. It prices a single Op (a kernel)
+// on one device at one operating point; step-level composition (launch overheads, streams,
+// collectives between GPUs) is done by evaluate_step() and the simulators on top of it.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "headroom/graph/op.hpp"
+#include "headroom/hw/hardware_spec.hpp"
+
+namespace headroom {
+
+class StepGraph;
+
+enum class Bound { Compute, Memory, Communication, Overhead };
+std::string_view to_string(Bound b);
+
+struct OpCost {
+  Seconds compute;   // arithmetic at the (effective) matrix or vector rate
+  Seconds memory;    // device-memory traffic at the (effective) bandwidth
+  Seconds comm;      // fabric traffic (collectives)
+  Seconds overhead;  // fixed per-kernel costs (launch, tail, synchronisation)
+  Seconds time;      // predicted kernel time on the GPU
+  Bound bound = Bound::Memory;
+};
+
+// The clocks a prediction is made at. A power model lowers sm_clock under a cap and asks again.
+struct OperatingPoint {
+  Hertz sm_clock;   // 0 = the hardware's boost clock
+  Hertz mem_clock;  // 0 = the hardware's nominal memory clock
+};
+
+class CostModel {
+ public:
+  virtual ~CostModel() = default;
+  [[nodiscard]] virtual std::string_view name() const = 0;
+  [[nodiscard]] virtual const HardwareSpec& hardware() const = 0;
+  // Kernel time of one op on one GPU. Throws InputError when the op cannot run on this part
+  // (e.g. fp8 on a GPU without fp8 units).
+  [[nodiscard]] virtual OpCost cost(const Op& op) const = 0;
+  // CPU time to issue one kernel: from eager PyTorch, or as a node of a replayed CUDA graph.
+  [[nodiscard]] virtual Seconds host_issue_time(bool cuda_graph) const = 0;
+};
+
+// The datasheet roofline: max(FLOPs / peak, bytes / HBM bandwidth, wire bytes / link bandwidth).
+// No efficiencies, no overheads: an honest upper bound on speed, not a prediction.
+class RooflineCostModel final : public CostModel {
+ public:
+  explicit RooflineCostModel(const HardwareSpec& hw, OperatingPoint at = {});
+  [[nodiscard]] std::string_view name() const override { return "roofline"; }
+  [[nodiscard]] const HardwareSpec& hardware() const override { return hw_; }
+  [[nodiscard]] OpCost cost(const Op& op) const override;
+  [[nodiscard]] Seconds host_issue_time(bool) const override { return Seconds(0); }
+
+ private:
+  const HardwareSpec& hw_;
+  double clock_scale_ = 1.0;
+  double mem_scale_ = 1.0;
+};
+
+// Peak rate the roofline uses for an op: matrix rate for GEMM-like ops and attention, vector
+// fp32 rate for elementwise work. Throws InputError when the dtype has no unit on this part.
+FlopRate roofline_peak(const HardwareSpec& hw, const Op& op);
+// Per-direction bandwidth between two GPUs of a group (scale-up fabric, else PCIe).
+Bandwidth fabric_bandwidth(const HardwareSpec& hw);
+
+struct StepCost {
+  std::vector<OpCost> ops;  // aligned with StepGraph::order()
+  Seconds gpu_time;         // sum of kernel times (one stream)
+  Seconds host_time;        // CPU issue time of all kernels
+  Seconds time;             // predicted step time
+  Seconds by_bound[4];      // GPU time per Bound
+};
+
+// Composes a step from per-op costs on one stream: the GPU runs kernels back to back unless the
+// CPU cannot issue them fast enough (eager execution), so time = max(gpu, host) with a ramp term
+// of one launch. With cuda_graph, host issue time is the graph's per-node cost.
+StepCost evaluate_step(const StepGraph& g, const CostModel& cm, bool cuda_graph);
+
+}  // namespace headroom

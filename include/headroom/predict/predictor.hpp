@@ -1,0 +1,64 @@
+#pragma once
+// Predictor: the one entry point behind `headroom predict`, `validate`, `calibrate` and Python's
+// predict(): a trace record in, a prediction (or the reason there is none) out. It caches parsed
+// hardware and model files and one cost model per hardware.
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "headroom/cost/cost_model.hpp"
+#include "headroom/model/model_spec.hpp"
+#include "headroom/trace/trace.hpp"
+
+namespace headroom {
+
+enum class Fidelity { Roofline, Analytical, Cycle };
+std::string_view to_string(Fidelity f);
+std::optional<Fidelity> parse_fidelity(std::string_view s);
+
+struct PredictorOptions {
+  std::string hw;  // a hardware name or path; overrides each record's "hw" when set
+  Fidelity fidelity = Fidelity::Roofline;
+};
+
+struct Prediction {
+  std::optional<double> ms;
+  std::optional<double> avg_w;
+  std::optional<double> sm_mhz;
+  std::string error;  // non-empty when nothing could be predicted
+  [[nodiscard]] bool ok() const { return error.empty(); }
+};
+
+// Builds the cost model of the given fidelity for a hardware spec (which must outlive it).
+std::unique_ptr<CostModel> make_cost_model(Fidelity f, const HardwareSpec& hw);
+
+class Predictor {
+ public:
+  explicit Predictor(PredictorOptions opts = {});
+  // Never throws for a bad record: the reason goes into Prediction::error.
+  Prediction predict(const nlohmann::json& record, const std::string& where);
+  // The record plus "predicted": {...} or "error": "...".
+  nlohmann::json annotate(const nlohmann::json& record, const std::string& where);
+
+  const HardwareSpec& hardware(const std::string& name_or_path);
+  const CostModel& cost_model(const std::string& name_or_path);
+  const ModelSpec& model(const std::string& name_or_path);
+  [[nodiscard]] const PredictorOptions& options() const { return opts_; }
+  // Which hardware a record is predicted on (the --hw override, else the record's "hw").
+  std::string hw_for(const nlohmann::json& record) const;
+
+ private:
+  struct HwEntry {
+    std::unique_ptr<HardwareSpec> spec;
+    std::unique_ptr<CostModel> model;
+  };
+  HwEntry& entry(const std::string& name_or_path);
+  PredictorOptions opts_;
+  std::map<std::string, HwEntry> hw_;
+  std::map<std::string, ModelSpec> models_;
+};
+
+}  // namespace headroom

@@ -1,0 +1,46 @@
+#pragma once
+// The trace format (docs/trace-format.md): JSON Lines, one case per line. Reading keeps each
+// record's line number so every later error can name it.
+#include <nlohmann/json.hpp>
+
+#include <iosfwd>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "headroom/graph/op.hpp"
+#include "headroom/graph/step_graph.hpp"
+
+namespace headroom {
+
+struct TraceRecord {
+  int line = 0;
+  nlohmann::json obj;
+};
+
+struct Trace {
+  std::string origin;
+  std::vector<TraceRecord> records;
+};
+
+// Skips blank lines and lines starting with '#'. A line that is not a JSON object throws
+// InputError "origin:LINE: malformed JSON: ...".
+Trace read_trace(std::istream& in, const std::string& origin);
+Trace read_trace_file(const std::string& path);
+
+struct ModelStepCase {
+  std::string model;  // a file in models/ without extension, or a path
+  StepConfig cfg;
+  bool cuda_graph = false;
+};
+struct IdleCase {};
+using Case = std::variant<Op, ModelStepCase, IdleCase>;
+
+// Turns one record into a case. Missing or mistyped fields and unknown ops throw InputError
+// "where: key: what was expected, what was found".
+Case parse_case(const nlohmann::json& obj, const std::string& where);
+
+// The family a record is scored under: "gemm", "attention.prefill", "copy", ...
+std::string op_family(const nlohmann::json& obj);
+
+}  // namespace headroom

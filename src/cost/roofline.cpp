@@ -1,0 +1,73 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "headroom/core/error.hpp"
+#include "headroom/cost/cost_model.hpp"
+#include "headroom/graph/step_graph.hpp"
+
+namespace headroom {
+
+std::string_view to_string(Bound b) {
+  switch (b) {
+    case Bound::Compute: return "compute";
+    case Bound::Memory: return "memory";
+    case Bound::Communication: return "communication";
+    case Bound::Overhead: return "overhead";
+  }
+  return "?";
+}
+
+FlopRate roofline_peak(const HardwareSpec& hw, const Op& op) {
+  const bool matrix = op.kind == OpKind::Gemm || op.kind == OpKind::Attention || op.kind == OpKind::MoeExperts ||
+                      op.kind == OpKind::MoeRouter;
+  if (!matrix) return hw.compute.vector_fp32;
+  auto r = hw.peak_rate(op.dtype);
+  if (!r) {
+    throw InputError(fmt::format("{} has no {} matrix unit (op {})", hw.name, to_string(op.dtype), op.name));
+  }
+  return *r;
+}
+
+Bandwidth fabric_bandwidth(const HardwareSpec& hw) {
+  if (hw.scale_up) return hw.scale_up->total_per_direction();
+  return hw.pcie.bandwidth;
+}
+
+RooflineCostModel::RooflineCostModel(const HardwareSpec& hw, OperatingPoint at) : hw_(hw) {
+  if (at.sm_clock.value() > 0) clock_scale_ = at.sm_clock / hw.compute.clocks.boost;
+  if (at.mem_clock.value() > 0 && hw.hbm.clock) mem_scale_ = at.mem_clock / *hw.hbm.clock;
+}
+
+OpCost RooflineCostModel::cost(const Op& op) const {
+  OpCost c;
+  if (op.flops.value() > 0) c.compute = op.flops / (roofline_peak(hw_, op) * clock_scale_);
+  c.memory = op.bytes() / (hw_.hbm.bandwidth * mem_scale_);
+  if (op.wire_bytes.value() > 0) c.comm = op.wire_bytes / fabric_bandwidth(hw_);
+  c.time = std::max({c.compute, c.memory, c.comm});
+  if (c.comm >= c.compute && c.comm >= c.memory && c.comm.value() > 0) {
+    c.bound = Bound::Communication;
+  } else {
+    c.bound = c.compute > c.memory ? Bound::Compute : Bound::Memory;
+  }
+  return c;
+}
+
+StepCost evaluate_step(const StepGraph& g, const CostModel& cm, bool cuda_graph) {
+  StepCost s;
+  s.ops.reserve(g.size());
+  const Seconds issue = cm.host_issue_time(cuda_graph);
+  for (OpVertex v : g.order()) {
+    OpCost c = cm.cost(g.op(v));
+    s.gpu_time += c.time;
+    s.host_time += issue;
+    s.by_bound[static_cast<int>(c.bound)] += c.time;
+    s.ops.push_back(c);
+  }
+  // The CPU issues kernels ahead of the GPU; the step ends when both are done. The first kernel
+  // cannot start before it is issued, hence one issue time on top of the GPU's sum.
+  s.time = std::max(s.gpu_time + issue, s.host_time);
+  return s;
+}
+
+}  // namespace headroom

@@ -1,0 +1,98 @@
+#include "headroom/predict/predictor.hpp"
+
+#include <fmt/format.h>
+
+#include "headroom/core/error.hpp"
+
+namespace headroom {
+
+using nlohmann::json;
+
+std::string_view to_string(Fidelity f) {
+  switch (f) {
+    case Fidelity::Roofline: return "roofline";
+    case Fidelity::Analytical: return "analytical";
+    case Fidelity::Cycle: return "cycle";
+  }
+  return "?";
+}
+
+std::optional<Fidelity> parse_fidelity(std::string_view s) {
+  for (Fidelity f : {Fidelity::Roofline, Fidelity::Analytical, Fidelity::Cycle})
+    if (to_string(f) == s) return f;
+  return std::nullopt;
+}
+
+std::unique_ptr<CostModel> make_cost_model(Fidelity f, const HardwareSpec& hw) {
+  switch (f) {
+    case Fidelity::Roofline: return std::make_unique<RooflineCostModel>(hw);
+    default: break;
+  }
+  throw UsageError(fmt::format("fidelity \"{}\" is not available yet", to_string(f)));
+}
+
+Predictor::Predictor(PredictorOptions opts) : opts_(std::move(opts)) {}
+
+Predictor::HwEntry& Predictor::entry(const std::string& name) {
+  auto it = hw_.find(name);
+  if (it != hw_.end()) return it->second;
+  HwEntry e;
+  e.spec = std::make_unique<HardwareSpec>(HardwareSpec::from_yaml_file(resolve_hw_path(name)));
+  e.model = make_cost_model(opts_.fidelity, *e.spec);
+  return hw_.emplace(name, std::move(e)).first->second;
+}
+
+const HardwareSpec& Predictor::hardware(const std::string& name) { return *entry(name).spec; }
+const CostModel& Predictor::cost_model(const std::string& name) { return *entry(name).model; }
+
+const ModelSpec& Predictor::model(const std::string& name) {
+  auto it = models_.find(name);
+  if (it != models_.end()) return it->second;
+  return models_.emplace(name, ModelSpec::from_yaml_file(resolve_model_path(name))).first->second;
+}
+
+std::string Predictor::hw_for(const json& rec) const {
+  if (!opts_.hw.empty()) return opts_.hw;
+  auto it = rec.find("hw");
+  if (it != rec.end() && it->is_string()) return it->get<std::string>();
+  return "";
+}
+
+Prediction Predictor::predict(const json& rec, const std::string& where) {
+  Prediction p;
+  try {
+    Case c = parse_case(rec, where);
+    const std::string hw = hw_for(rec);
+    if (hw.empty()) throw InputError(fmt::format("{}: hw: missing (give \"hw\" in the record or --hw)", where));
+    const CostModel& cm = cost_model(hw);
+    if (const Op* op = std::get_if<Op>(&c)) {
+      p.ms = cm.cost(*op).time.value() * 1e3;
+    } else if (const ModelStepCase* m = std::get_if<ModelStepCase>(&c)) {
+      StepGraph g = StepGraph::build(model(m->model), m->cfg);
+      p.ms = evaluate_step(g, cm, m->cuda_graph).time.value() * 1e3;
+    } else {
+      p.avg_w = cm.hardware().power.idle.value();
+    }
+  } catch (const Error& e) {
+    p = Prediction{};
+    p.error = e.what();
+  }
+  return p;
+}
+
+json Predictor::annotate(const json& rec, const std::string& where) {
+  json out = rec;
+  Prediction p = predict(rec, where);
+  if (!p.ok()) {
+    out["error"] = p.error;
+    return out;
+  }
+  json pred = json::object();
+  if (p.ms) pred["ms"] = *p.ms;
+  if (p.avg_w) pred["avg_w"] = *p.avg_w;
+  if (p.sm_mhz) pred["sm_mhz"] = *p.sm_mhz;
+  out["predicted"] = pred;
+  return out;
+}
+
+}  // namespace headroom

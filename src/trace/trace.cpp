@@ -1,0 +1,198 @@
+#include "headroom/trace/trace.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <istream>
+
+#include "headroom/core/error.hpp"
+
+namespace headroom {
+
+using nlohmann::json;
+
+Trace read_trace(std::istream& in, const std::string& origin) {
+  Trace t;
+  t.origin = origin;
+  std::string text;
+  int line = 0;
+  while (std::getline(in, text)) {
+    ++line;
+    size_t first = text.find_first_not_of(" \t\r");
+    if (first == std::string::npos || text[first] == '#') continue;
+    json obj;
+    try {
+      obj = json::parse(text);
+    } catch (const json::parse_error& e) {
+      std::string msg = e.what();
+      if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+      throw InputError(fmt::format("{}:{}: malformed JSON: {}", origin, line, msg));
+    }
+    if (!obj.is_object()) throw InputError(fmt::format("{}:{}: expected a JSON object, got {}", origin, line, obj.type_name()));
+    t.records.push_back({line, std::move(obj)});
+  }
+  return t;
+}
+
+Trace read_trace_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: cannot open file", path));
+  return read_trace(in, path);
+}
+
+namespace {
+
+class Fields {
+ public:
+  Fields(const json& o, const std::string& where, std::string op) : o_(o), where_(where), op_(std::move(op)) {}
+
+  [[noreturn]] void fail(std::string_view key, const std::string& what) const {
+    throw InputError(fmt::format("{}: {}: {}", where_, key, what));
+  }
+  const json& need(std::string_view key) const {
+    auto it = o_.find(key);
+    if (it == o_.end()) fail(key, fmt::format("missing (required for op {})", op_));
+    return *it;
+  }
+  int64_t pos_int(std::string_view key) const {
+    const json& v = need(key);
+    if (v.is_number_integer() && v.get<int64_t>() > 0) return v.get<int64_t>();
+    if (v.is_number_float() && v.get<double>() > 0 && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
+      return static_cast<int64_t>(v.get<double>());
+    fail(key, fmt::format("expected a positive integer, got {}", v.dump()));
+  }
+  int64_t nonneg_int(std::string_view key) const {
+    const json& v = need(key);
+    if (v.is_number_integer() && v.get<int64_t>() >= 0) return v.get<int64_t>();
+    fail(key, fmt::format("expected zero or a positive integer, got {}", v.dump()));
+  }
+  double pos_number(std::string_view key) const {
+    const json& v = need(key);
+    if (v.is_number() && v.get<double>() > 0) return v.get<double>();
+    fail(key, fmt::format("expected a positive number, got {}", v.dump()));
+  }
+  std::string str(std::string_view key) const {
+    const json& v = need(key);
+    if (!v.is_string()) fail(key, fmt::format("expected a string, got {}", v.dump()));
+    return v.get<std::string>();
+  }
+  bool boolean(std::string_view key, bool dflt) const {
+    auto it = o_.find(key);
+    if (it == o_.end()) return dflt;
+    if (!it->is_boolean()) fail(key, fmt::format("expected true or false, got {}", it->dump()));
+    return it->get<bool>();
+  }
+  bool has(std::string_view key) const { return o_.contains(key); }
+  DType dtype() const {
+    std::string s = str("dtype");
+    auto d = parse_dtype(s);
+    if (!d || *d == DType::INT4 || *d == DType::FP4 || *d == DType::INT8)
+      fail("dtype", fmt::format("expected bf16, fp16, fp8, tf32 or fp32, got \"{}\"", s));
+    return *d;
+  }
+  DType dtype_or(DType d) const { return has("dtype") ? dtype() : d; }
+  Phase phase() const {
+    std::string s = str("phase");
+    if (s == "prefill") return Phase::Prefill;
+    if (s == "decode") return Phase::Decode;
+    fail("phase", fmt::format("expected \"prefill\" or \"decode\", got \"{}\"", s));
+  }
+
+ private:
+  const json& o_;
+  const std::string& where_;
+  std::string op_;
+};
+
+}  // namespace
+
+Case parse_case(const json& o, const std::string& where) {
+  auto it = o.find("op");
+  if (it == o.end()) throw InputError(fmt::format("{}: op: missing", where));
+  if (!it->is_string()) throw InputError(fmt::format("{}: op: expected a string, got {}", where, it->dump()));
+  const std::string op = it->get<std::string>();
+  Fields f(o, where, op);
+
+  if (op == "gemm") return make_gemm("gemm", f.pos_int("m"), f.pos_int("n"), f.pos_int("k"), f.dtype());
+  if (op == "copy" || op == "read" || op == "write") {
+    OpKind k = op == "copy" ? OpKind::Copy : op == "read" ? OpKind::Read : OpKind::Write;
+    return make_stream(op, k, f.pos_number("bytes"), f.boolean("warm_l2", false));
+  }
+  if (op == "launch") {
+    std::string kind = f.str("kind");
+    if (kind != "empty" && kind != "gap") f.fail("kind", fmt::format("expected \"empty\" or \"gap\", got \"{}\"", kind));
+    return make_launch("launch", kind == "gap");
+  }
+  if (op == "attention") {
+    AttentionShape s;
+    s.phase = f.phase();
+    s.batch = f.pos_int("batch");
+    s.heads = f.pos_int("heads");
+    s.kv_heads = f.pos_int("kv_heads");
+    s.qk_dim = s.v_dim = f.pos_int("head_dim");
+    if (s.heads % s.kv_heads != 0)
+      f.fail("kv_heads", fmt::format("{} does not divide heads = {}", s.kv_heads, s.heads));
+    if (s.phase == Phase::Prefill) {
+      s.q_len = s.kv_len = f.pos_int("seq");
+      s.causal = f.boolean("causal", true);
+      if (!f.has("causal")) f.fail("causal", "missing (required for op attention, phase prefill)");
+    } else {
+      s.q_len = 1;
+      s.kv_len = f.pos_int("context");
+      s.causal = false;
+    }
+    DType d = f.dtype();
+    return make_attention("attention", s, d, d);
+  }
+  if (op == "rmsnorm") return make_row_op("rmsnorm", OpKind::RmsNorm, f.pos_int("tokens"), f.pos_int("hidden"), f.dtype());
+  if (op == "swiglu") return make_row_op("swiglu", OpKind::Swiglu, f.pos_int("tokens"), f.pos_int("inter"), f.dtype());
+  if (op == "moe_ffn") {
+    MoeShape s;
+    s.experts = f.pos_int("experts");
+    s.top_k = f.pos_int("top_k");
+    s.hidden = f.pos_int("hidden");
+    s.inter = f.pos_int("inter");
+    s.tokens = f.pos_int("tokens");
+    if (s.top_k > s.experts) f.fail("top_k", fmt::format("{} exceeds experts = {}", s.top_k, s.experts));
+    std::string impl = f.str("impl");
+    if (impl != "grouped" && impl != "loop") f.fail("impl", fmt::format("expected \"grouped\" or \"loop\", got \"{}\"", impl));
+    s.grouped = impl == "grouped";
+    return make_moe_experts("moe_ffn", s, f.dtype());
+  }
+  if (op == "collective") {
+    std::string c = f.str("collective");
+    CollectiveKind k;
+    if (c == "all_reduce") k = CollectiveKind::AllReduce;
+    else if (c == "all_gather") k = CollectiveKind::AllGather;
+    else if (c == "reduce_scatter") k = CollectiveKind::ReduceScatter;
+    else if (c == "all_to_all") k = CollectiveKind::AllToAll;
+    else f.fail("collective", fmt::format("expected all_reduce, all_gather, reduce_scatter or all_to_all, got \"{}\"", c));
+    return make_collective(c, k, f.pos_int("gpus"), f.pos_number("bytes"), f.dtype_or(DType::BF16));
+  }
+  if (op == "model_step") {
+    ModelStepCase m;
+    m.model = f.str("model");
+    m.cfg.phase = f.phase();
+    m.cfg.batch = f.pos_int("batch");
+    if (m.cfg.phase == Phase::Prefill) m.cfg.seq = f.pos_int("seq");
+    else m.cfg.context = f.nonneg_int("context");
+    m.cfg.tp = f.has("tp") ? f.pos_int("tp") : 1;
+    if (f.has("layers")) m.cfg.layers = f.pos_int("layers");
+    if (f.has("dtype")) m.cfg.act_dtype = f.dtype();
+    m.cuda_graph = f.boolean("cuda_graph", false);
+    return m;
+  }
+  if (op == "idle") return IdleCase{};
+  throw InputError(fmt::format("{}: op: unknown op \"{}\" (expected gemm, copy, read, write, launch, attention, rmsnorm, "
+                               "swiglu, moe_ffn, collective, model_step or idle)", where, op));
+}
+
+std::string op_family(const json& o) {
+  std::string op = o.value("op", std::string("?"));
+  if (op == "attention") return "attention." + o.value("phase", std::string("?"));
+  if (op == "model_step") return "model_step." + o.value("phase", std::string("?"));
+  if (op == "collective") return "collective";
+  return op;
+}
+
+}  // namespace headroom
