@@ -1,0 +1,65 @@
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+
+#include "command.hpp"
+#include "headroom/core/error.hpp"
+#include "headroom/predict/predictor.hpp"
+
+namespace headroom::cli {
+
+int cmd_predict(const std::vector<std::string>& args) {
+  po::options_description opts("predict options");
+  opts.add_options()("help,h", "show this help")
+      ("hw", po::value<std::string>(), "hardware file or name; overrides each record's \"hw\"")
+      ("fidelity", po::value<std::string>()->default_value("roofline"), "roofline | analytical | cycle")
+      ("input,i", po::value<std::string>(), "read this trace file instead of stdin");
+  po::variables_map vm;
+  if (!parse(args, opts, vm,
+             "usage: headroom predict [--hw FILE] < trace.jsonl > predicted.jsonl\n"
+             "Writes each input record plus \"predicted\": {\"ms\": ...}, or \"error\" when it cannot predict it."))
+    return 0;
+  PredictorOptions po;
+  if (vm.count("hw")) po.hw = vm["hw"].as<std::string>();
+  auto f = parse_fidelity(vm["fidelity"].as<std::string>());
+  if (!f) throw UsageError(fmt::format("--fidelity: expected roofline, analytical or cycle, got \"{}\"",
+                                       vm["fidelity"].as<std::string>()));
+  po.fidelity = *f;
+  if (!po.hw.empty()) (void)resolve_hw_path(po.hw);  // a bad --hw is a usage-level input error, once
+  Predictor pred(po);
+
+  std::ifstream file;
+  std::string origin = "<stdin>";
+  if (vm.count("input")) {
+    origin = vm["input"].as<std::string>();
+    file.open(origin);
+    if (!file) throw InputError(fmt::format("{}: cannot open file", origin));
+  }
+  std::istream& in = vm.count("input") ? static_cast<std::istream&>(file) : std::cin;
+  std::string text;
+  int line = 0;
+  while (std::getline(in, text)) {
+    ++line;
+    size_t first = text.find_first_not_of(" \t\r");
+    if (first == std::string::npos || text[first] == '#') continue;
+    nlohmann::json rec;
+    try {
+      rec = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      std::string msg = e.what();
+      if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+      std::cout.flush();
+      throw InputError(fmt::format("{}:{}: malformed JSON: {}", origin, line, msg));
+    }
+    if (!rec.is_object()) {
+      std::cout.flush();
+      throw InputError(fmt::format("{}:{}: expected a JSON object, got {}", origin, line, rec.type_name()));
+    }
+    std::cout << pred.annotate(rec, fmt::format("{}:{}", origin, line)).dump() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace headroom::cli

@@ -1,0 +1,112 @@
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+#include "command.hpp"
+#include "headroom/core/error.hpp"
+#include "headroom/cost/roofline_table.hpp"
+#include "headroom/memory/memory_estimate.hpp"
+#include "headroom/predict/predictor.hpp"
+#include "step_options.hpp"
+
+namespace headroom::cli {
+
+namespace {
+
+std::string us(Seconds s) { return fmt::format("{:.2f}", s.value() * 1e6); }
+
+void print_table(const StepGraph& g, const HardwareSpec& hw, const ModelSpec& m, const RooflineTable& t,
+                 const MemoryEstimate& mem, const CostModel& cm, bool cuda_graph) {
+  const auto& c = g.config();
+  std::cout << fmt::format("{} {} on {} ({} cost model)\n", m.name, to_string(c.phase), hw.name, cm.name());
+  std::cout << fmt::format("batch {}, {} {}, tp {}, {} layers, {} new tokens, {}\n\n", c.batch,
+                           c.phase == Phase::Prefill ? "seq" : "context", c.phase == Phase::Prefill ? c.seq : c.context,
+                           c.tp, g.layers(), g.tokens(), cuda_graph ? "CUDA graph" : "eager");
+  std::cout << fmt::format("{:<22} {:>5} {:>5} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>6}  {}\n", "operator", "count",
+                           "dtype", "GFLOP", "MB", "FLOP/B", "compute us", "memory us", "comm us", "time us", "share",
+                           "bound");
+  const double total = t.step.gpu_time.value();
+  for (const auto& r : t.rows) {
+    std::cout << fmt::format("{:<22} {:>5} {:>5} {:>10.3f} {:>10.2f} {:>9.1f} {:>10} {:>10} {:>10} {:>10} {:>5.1f}%  {}\n", r.name,
+                             r.count, to_string(r.dtype), r.flops.value() / 1e9, r.bytes.value() / 1e6, r.intensity(),
+                             us(r.compute), us(r.memory), us(r.comm), us(r.time),
+                             total > 0 ? 100.0 * r.time.value() / total : 0.0, to_string(r.bound));
+  }
+  std::cout << fmt::format("\ntotal: {:.1f} GFLOP, {:.1f} MB moved, intensity {:.1f} FLOP/B (ridge point {:.0f} FLOP/B for {})\n",
+                           t.flops.value() / 1e9, t.bytes.value() / 1e6, t.bytes.value() > 0 ? t.flops.value() / t.bytes.value() : 0.0,
+                           hw.peak_rate(m.dtype).value_or(hw.compute.vector_fp32).value() / hw.hbm.bandwidth.value(),
+                           to_string(m.dtype));
+  std::cout << fmt::format("GPU time {:.3f} ms: compute-bound {:.1f}%, memory-bound {:.1f}%, communication-bound {:.1f}%\n",
+                           total * 1e3, total > 0 ? 100 * t.step.by_bound[0].value() / total : 0.0,
+                           total > 0 ? 100 * t.step.by_bound[1].value() / total : 0.0,
+                           total > 0 ? 100 * t.step.by_bound[2].value() / total : 0.0);
+  std::cout << fmt::format("step time {:.3f} ms -> {:.0f} tokens/s per GPU group\n", t.step.time.value() * 1e3,
+                           t.step.time.value() > 0 ? g.tokens() / t.step.time.value() : 0.0);
+  std::cout << fmt::format("\nmemory per GPU: weights {}, KV cache {} ({} per token), total {} of {} HBM ({:.0f}%){}\n",
+                           units::format(mem.weights.value(), Dim::Bytes), units::format(mem.kv_cache.value(), Dim::Bytes),
+                           units::format(mem.kv_per_token.value(), Dim::Bytes), units::format(mem.total.value(), Dim::Bytes),
+                           units::format(mem.capacity.value(), Dim::Bytes), 100.0 * mem.total.value() / mem.capacity.value(),
+                           mem.fits() ? "" : "  ** DOES NOT FIT **");
+  if (cm.name() == "roofline")
+    std::cout << "note: a datasheet roofline (peak rates, no efficiencies or launch costs): a bound, not a prediction.\n";
+}
+
+nlohmann::json to_json(const StepGraph& g, const HardwareSpec& hw, const ModelSpec& m, const RooflineTable& t,
+                       const MemoryEstimate& mem, const CostModel& cm) {
+  using nlohmann::json;
+  const auto& c = g.config();
+  json j;
+  j["model"] = m.name;
+  j["hw"] = hw.name;
+  j["cost_model"] = cm.name();
+  j["config"] = {{"phase", to_string(c.phase)}, {"batch", c.batch}, {"seq", c.seq}, {"context", c.context},
+                 {"tp", c.tp}, {"layers", g.layers()}};
+  json ops = json::array();
+  for (const auto& r : t.rows) {
+    ops.push_back({{"name", r.name}, {"kind", to_string(r.kind)}, {"dtype", to_string(r.dtype)}, {"count", r.count},
+                   {"flops", r.flops.value()}, {"bytes", r.bytes.value()}, {"wire_bytes", r.wire_bytes.value()},
+                   {"intensity", r.intensity()}, {"compute_s", r.compute.value()}, {"memory_s", r.memory.value()},
+                   {"comm_s", r.comm.value()}, {"time_s", r.time.value()}, {"bound", to_string(r.bound)}});
+  }
+  j["ops"] = ops;
+  j["totals"] = {{"flops", t.flops.value()},
+                 {"bytes", t.bytes.value()},
+                 {"gpu_time_s", t.step.gpu_time.value()},
+                 {"host_time_s", t.step.host_time.value()},
+                 {"step_time_s", t.step.time.value()},
+                 {"compute_bound_s", t.step.by_bound[0].value()},
+                 {"memory_bound_s", t.step.by_bound[1].value()},
+                 {"communication_bound_s", t.step.by_bound[2].value()}};
+  j["memory"] = {{"weights_bytes", mem.weights.value()}, {"kv_cache_bytes", mem.kv_cache.value()},
+                 {"kv_bytes_per_token", mem.kv_per_token.value()}, {"total_bytes", mem.total.value()},
+                 {"capacity_bytes", mem.capacity.value()}, {"fits", mem.fits()}};
+  return j;
+}
+
+}  // namespace
+
+int cmd_roofline(const std::vector<std::string>& args) {
+  po::options_description opts("roofline options");
+  StepOptions so;
+  so.add_to(opts);
+  opts.add_options()("json", "machine-readable output")("all", "one row per operator instead of grouping layers");
+  po::variables_map vm;
+  if (!parse(args, opts, vm,
+             "usage: headroom roofline --model models/llama3-8b.yaml --hw hw_configs/h200-sxm.yaml --phase decode "
+             "--batch 8 --context 4096 [--tp 1] [--json]"))
+    return 0;
+  LoadedStep s = so.load(vm);
+  auto cm = make_cost_model(so.fidelity(vm), s.hw);
+  StepGraph g = StepGraph::build(s.model, s.cfg);
+  RooflineTable t = roofline_table(g, *cm, s.cuda_graph, !vm.count("all"));
+  MemoryEstimate mem = estimate_memory(s.model, s.cfg, s.hw);
+  if (vm.count("json")) {
+    std::cout << to_json(g, s.hw, s.model, t, mem, *cm).dump(2) << "\n";
+  } else {
+    print_table(g, s.hw, s.model, t, mem, *cm, s.cuda_graph);
+  }
+  return 0;
+}
+
+}  // namespace headroom::cli

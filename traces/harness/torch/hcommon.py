@@ -1,0 +1,193 @@
+"""Shared helpers for the headroom PyTorch measurement scripts.
+
+Trace lines follow docs/trace-format.md. Every line carries hw=h200-sxm and gpu=<name>.
+Timing modes (recorded in each line's "timing" key):
+  queued : the GPU is held by torch.cuda._sleep while the host enqueues all timed reps, so each
+           event pair brackets GPU time only (no host launch overhead between the op's kernels
+           beyond what the GPU itself needs).
+  issue  : events around each call as the host issues it, no spin: when the host is slower than
+           the GPU (eager, small work) the host launch overhead is inside the time, as in a model.
+"""
+import datetime
+import json
+import os
+import sys
+import time
+import traceback
+
+import torch
+
+HW = "h200-sxm"
+os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
+os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
+os.environ.setdefault("NVSHMEM_DISABLE_NVLS", "1")
+
+QUICK = os.environ.get("HARNESS_QUICK", "0") == "1"
+BUDGET_S = float(os.environ.get("HARNESS_BUDGET_S", "1e9"))
+T_START = time.time()
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def over_budget():
+    return time.time() - T_START > BUDGET_S
+
+
+def env_info():
+    d = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "torch": torch.__version__, "cuda_torch": torch.version.cuda,
+         "python": sys.version.split()[0]}
+    try:
+        d["gpu"] = torch.cuda.get_device_name(0)
+        p = torch.cuda.get_device_properties(0)
+        d["sms"] = p.multi_processor_count
+        d["l2_bytes"] = getattr(p, "L2_cache_size", None)
+        d["gpus"] = torch.cuda.device_count()
+    except Exception as e:  # noqa
+        d["gpu_error"] = str(e)
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        dv = pynvml.nvmlSystemGetDriverVersion()
+        d["driver"] = dv.decode() if isinstance(dv, bytes) else dv
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        d["power_limit_w"] = pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0
+        d["max_sm_mhz"] = pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_SM)
+        d["max_mem_mhz"] = pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_MEM)
+        d["cuda_driver"] = pynvml.nvmlSystemGetCudaDriverVersion_v2()
+    except Exception as e:  # noqa
+        d["nvml_error"] = str(e)
+    try:
+        d["nccl"] = ".".join(str(x) for x in torch.cuda.nccl.version())
+    except Exception:
+        pass
+    try:
+        d["cublas_lt"] = torch._C._cuda_getCompiledVersion()
+    except Exception:
+        pass
+    return d
+
+
+class Out:
+    def __init__(self, path, script):
+        self.path = path
+        self.n = 0
+        self.f = open(path, "a") if path not in (None, "-") else sys.stdout
+        info = env_info()
+        info["program"] = script
+        self.gpu = info.get("gpu", "unknown")
+        self.f.write("# env " + json.dumps(info, separators=(",", ":")) + "\n")
+        self.f.flush()
+
+    def emit(self, d):
+        d.setdefault("hw", HW)
+        d.setdefault("gpu", self.gpu)
+        for k in ("ms", "ms_p10", "ms_p90"):
+            if k in d and d[k] is not None:
+                d[k] = float(f"{d[k]:.6g}")
+        self.f.write(json.dumps(d, separators=(",", ":")) + "\n")
+        self.f.flush()
+        self.n += 1
+
+
+def stats(times):
+    t = sorted(times)
+    def q(p):
+        pos = p * (len(t) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(t) - 1)
+        return t[lo] + (t[hi] - t[lo]) * (pos - lo)
+    return {"ms": q(0.5), "ms_p10": q(0.1), "ms_p90": q(0.9), "reps": len(t)}
+
+
+_ctr = [0]
+
+
+def bench(fn, queued=True, warmup=3, target_s=0.1, min_reps=5, max_reps=50, kernels_per_call=1):
+    """Time fn(i) (i: running call number, for buffer rotation). Returns stats dict + timing."""
+    def call():
+        fn(_ctr[0])
+        _ctr[0] += 1
+    for _ in range(warmup):
+        call()
+    torch.cuda.synchronize()
+    # estimate GPU time and host issue time per call
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    n_est = 2
+    if queued:
+        torch.cuda._sleep(2_000_000)
+    t0 = time.perf_counter()
+    s.record()
+    for _ in range(n_est):
+        call()
+    e.record()
+    host = (time.perf_counter() - t0) / n_est
+    torch.cuda.synchronize()
+    gpu_ms = max(s.elapsed_time(e) / n_est, 1e-4)
+    reps = int(round(target_s * 1000.0 / gpu_ms))
+    reps = max(min_reps, min(max_reps, reps))
+    if queued:
+        # keep the launch queue well under its depth (~1000 entries)
+        reps = max(min(reps, 700 // max(1, kernels_per_call + 2)), 3)
+    ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    if queued:
+        spin_s = min(reps * host * 1.5 + 0.002, 2.0)
+        torch.cuda._sleep(int(spin_s * 2.0e9))  # cycles at ~2 GHz (slower clock = longer spin: fine)
+    for r in range(reps):
+        ss[r].record()
+        call()
+        ee[r].record()
+    torch.cuda.synchronize()
+    st = stats([ss[r].elapsed_time(ee[r]) for r in range(reps)])
+    st["timing"] = "queued" if queued else "issue"
+    return st
+
+
+def rel_err(out, ref):
+    out = out.double()
+    ref = ref.double()
+    if not torch.isfinite(out).all():
+        return float("inf")
+    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def check(name, out, ref, tol):
+    e = rel_err(out, ref)
+    if not (e <= tol):
+        raise RuntimeError(f"correctness check failed for {name}: rel err {e:.3g} > {tol}")
+    return e
+
+
+def run_cases(out, cases, fn, label):
+    """fn(case) -> dict or list of dicts to emit; logs and continues on failure."""
+    ok = fail = 0
+    for c in cases:
+        if over_budget():
+            log(f"{label}: time budget reached, skipping {len(cases) - ok - fail} remaining cases")
+            break
+        try:
+            r = fn(c)
+            for d in (r if isinstance(r, list) else [r]):
+                if d:
+                    out.emit(d)
+            ok += 1
+        except Exception as e:  # noqa
+            fail += 1
+            log(f"{label}: case {c} failed: {type(e).__name__}: {e}")
+            if os.environ.get("HARNESS_TRACEBACK"):
+                traceback.print_exc()
+            try:
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+            except Exception as e2:  # noqa
+                log(f"{label}: CUDA context broken after failure ({e2}); stopping")
+                break
+    log(f"{label}: {ok} cases ok, {fail} failed, {time.time() - T_START:.1f} s")
+    return ok, fail
+
+
+def out_path(default):
+    return sys.argv[1] if len(sys.argv) > 1 else default

@@ -1,0 +1,123 @@
+"""op=model_step: the reference model step (model.py) on one GPU, prefill and decode, eager and
+CUDA graph. Weights random bf16 (layers overridden so they fit / run quickly), real KV cache
+tensors sized for the context (random-filled). Timing 'issue': events around each step as the
+host issues it (eager host overhead included, as in a serving loop).
+Usage: model_step.py OUT.jsonl
+"""
+import gc
+import time
+
+import torch
+
+from hcommon import Out, QUICK, bench, check, log, out_path, run_cases
+from model import Model, capture_graph, load_cfg
+
+MAX_KV_BYTES = 40e9
+
+
+def plan():
+    P = []
+    if QUICK:
+        return [("llama3-8b", 2, [("decode", 4, 512, False), ("decode", 4, 512, True), ("prefill", 1, 256, False)])]
+    dec = []
+    for b in (1, 8, 32, 64, 128, 256):
+        for ctx in (512, 2048, 8192):
+            dec.append((b, ctx))
+    c8 = []
+    for b, ctx in dec:
+        for g in (False, True):
+            c8.append(("decode", b, ctx, g))
+    for b, s, g in [(1, 128, False), (1, 128, True), (1, 512, False), (1, 512, True), (1, 2048, False),
+                    (1, 4096, False), (1, 8192, False), (4, 1024, False), (8, 512, False)]:
+        c8.append(("prefill", b, s, g))
+    P.append(("llama3-8b", 32, c8))
+    c70 = []
+    for b in (1, 16, 64):
+        for ctx in (1024, 4096):
+            for g in (False, True):
+                c70.append(("decode", b, ctx, g))
+    for b, s in [(1, 512), (1, 2048)]:
+        c70.append(("prefill", b, s, False))
+    P.append(("llama3-70b", 16, c70))
+    return P
+
+
+def kv_bytes(cfg, L, b, T):
+    return 2 * L * b * cfg["kv_heads"] * T * cfg["head_dim"] * 2
+
+
+def correctness(cfg):
+    """1-layer model: bf16 flash step vs fp32 math-attention step on the same weights."""
+    m = Model(cfg, layers=1, max_pos=4096)
+    r = m.converted(torch.float32)
+    for phase, b, n in (("decode", 2, 64), ("prefill", 2, 64)):
+        T = n + 1 if phase == "decode" else n
+        s = 1 if phase == "decode" else n
+        a = m.alloc_cache(b, T)
+        r.alloc_cache(b, T, arena=None)
+        for l in range(1):
+            r.kc[l].copy_(m.kc[l].float())
+            r.vc[l].copy_(m.vc[l].float())
+        x = torch.randn(b, s, cfg["hidden"], device="cuda", dtype=torch.bfloat16)
+        y = m.forward(x, phase, n)
+        yr = r.forward(x.float(), phase, n)
+        e = check(f"model_step {cfg['name']} {phase}", y, yr, 3e-2)
+        log(f"model_step: {cfg['name']} 1-layer {phase} bf16 vs fp32 rel err {e:.2e}")
+        del a
+    del m, r
+
+
+def main():
+    out = Out(out_path("model_step.jsonl"), "model_step.py")
+    for name, L, cases in plan():
+        try:
+            cfg = load_cfg(name)
+            correctness(cfg)
+            m = Model(cfg, layers=L)
+            log(f"model_step: {name} layers={L} weights {m.weight_bytes() / 1e9:.1f} GB, gqa mode {m.mode}")
+        except Exception as e:  # noqa
+            log(f"model_step: model {name} setup failed: {type(e).__name__}: {e}")
+            continue
+        # one random arena for the KV cache, big enough for every case of this model
+        maxkv = max(kv_bytes(cfg, L, b, (n + 1 if ph == "decode" else n)) for ph, b, n, g in cases
+                    if kv_bytes(cfg, L, b, (n + 1 if ph == "decode" else n)) <= MAX_KV_BYTES)
+        arena = torch.empty(maxkv // 2, device="cuda", dtype=torch.bfloat16).normal_()
+        ok_cases = [c for c in cases if kv_bytes(cfg, L, c[1], c[2] + (1 if c[0] == "decode" else 0)) <= MAX_KV_BYTES]
+
+        def one(c):
+            phase, b, n, graph = c
+            T = n + 1 if phase == "decode" else n
+            s = 1 if phase == "decode" else n
+            m.alloc_cache(b, T, arena)
+            x = torch.randn(b, s, cfg["hidden"], device="cuda", dtype=torch.bfloat16)
+            impl = "torch-eager"
+            if graph:
+                ref = m.forward(x, phase, n)
+                g, yout = capture_graph(lambda: m.forward(x, phase, n))
+                g.replay()
+                check("graph vs eager", yout, ref, 1e-2)
+                fn = lambda i: g.replay()  # noqa
+                impl = "torch-cudagraph"
+            else:
+                fn = lambda i: m.forward(x, phase, n)  # noqa
+            big = phase == "prefill" and b * s >= 2048
+            st = bench(fn, queued=False, warmup=2 if big else 3, target_s=0.3, min_reps=3 if big else 10, max_reps=40)
+            d = {"op": "model_step", "model": name, "phase": phase, "batch": b}
+            d["seq" if phase == "prefill" else "context"] = n
+            d.update(tp=1, layers=L, cuda_graph=graph, dtype="bf16")
+            d.update(st)
+            d.update(impl=impl, attn=f"sdpa-flash+{m.mode}", kv_cache_bytes=kv_bytes(cfg, L, b, T),
+                     weight_bytes=m.weight_bytes())
+            if graph:
+                del g
+            return d
+
+        run_cases(out, ok_cases, one, f"model_step {name}")
+        del m, arena
+        gc.collect()
+        torch.cuda.empty_cache()
+    log(f"model_step: wrote {out.n} lines")
+
+
+if __name__ == "__main__":
+    main()
