@@ -44,10 +44,10 @@ int cmd_predict(const std::vector<std::string>& args) {
     ++line;
     size_t first = text.find_first_not_of(" \t\r");
     if (first == std::string::npos || text[first] == '#') continue;
-    nlohmann::json rec;
+    nlohmann::ordered_json rec;
     try {
-      rec = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+      rec = nlohmann::ordered_json::parse(text);
+    } catch (const nlohmann::ordered_json::parse_error& e) {
       std::string msg = e.what();
       if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
       std::cout.flush();

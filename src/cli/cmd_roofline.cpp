@@ -52,9 +52,9 @@ void print_table(const StepGraph& g, const HardwareSpec& hw, const ModelSpec& m,
     std::cout << "note: a datasheet roofline (peak rates, no efficiencies or launch costs): a bound, not a prediction.\n";
 }
 
-nlohmann::json to_json(const StepGraph& g, const HardwareSpec& hw, const ModelSpec& m, const RooflineTable& t,
+nlohmann::ordered_json to_json(const StepGraph& g, const HardwareSpec& hw, const ModelSpec& m, const RooflineTable& t,
                        const MemoryEstimate& mem, const CostModel& cm) {
-  using nlohmann::json;
+  using json = nlohmann::ordered_json;
   const auto& c = g.config();
   json j;
   j["model"] = m.name;

@@ -205,7 +205,7 @@ ModelSpec import_hf_config_text(const std::string& text, const std::string& orig
                                        ? j["_name_or_path"].get<std::string>()
                                        : std::string();
   m.name = name_or_path.empty() ? std::string(arch.name) : name_or_path;
-  m.source = fmt::format("{} config.json ({})", name_or_path.empty() ? origin : name_or_path, arch.name);
+  m.source = name_or_path.empty() ? origin : name_or_path + " config.json";
 
   if (f.has("hidden_act") && f.string("hidden_act") != "silu") {
     f.fail("hidden_act", fmt::format("unsupported activation \"{}\" (the SwiGLU FFN uses silu)", f.string("hidden_act")));

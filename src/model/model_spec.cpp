@@ -190,7 +190,6 @@ ModelSpec ModelSpec::from_yaml_string(const std::string& text, const std::string
 std::string ModelSpec::to_yaml() const {
   YAML::Emitter out;
   out << YAML::Comment(source.empty() ? name : fmt::format("{}. Source: {}", name, source));
-  out << YAML::Newline;
   out << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << name;
   out << YAML::Key << "source" << YAML::Value << source;

@@ -6,7 +6,7 @@
 
 namespace headroom {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 std::string_view to_string(Fidelity f) {
   switch (f) {

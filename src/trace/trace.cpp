@@ -9,7 +9,7 @@
 
 namespace headroom {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 Trace read_trace(std::istream& in, const std::string& origin) {
   Trace t;

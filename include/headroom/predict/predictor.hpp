@@ -39,16 +39,16 @@ class Predictor {
  public:
   explicit Predictor(PredictorOptions opts = {});
   // Never throws for a bad record: the reason goes into Prediction::error.
-  Prediction predict(const nlohmann::json& record, const std::string& where);
+  Prediction predict(const nlohmann::ordered_json& record, const std::string& where);
   // The record plus "predicted": {...} or "error": "...".
-  nlohmann::json annotate(const nlohmann::json& record, const std::string& where);
+  nlohmann::ordered_json annotate(const nlohmann::ordered_json& record, const std::string& where);
 
   const HardwareSpec& hardware(const std::string& name_or_path);
   const CostModel& cost_model(const std::string& name_or_path);
   const ModelSpec& model(const std::string& name_or_path);
   [[nodiscard]] const PredictorOptions& options() const { return opts_; }
   // Which hardware a record is predicted on (the --hw override, else the record's "hw").
-  std::string hw_for(const nlohmann::json& record) const;
+  std::string hw_for(const nlohmann::ordered_json& record) const;
 
  private:
   struct HwEntry {

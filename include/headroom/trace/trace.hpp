@@ -15,7 +15,7 @@ namespace headroom {
 
 struct TraceRecord {
   int line = 0;
-  nlohmann::json obj;
+  nlohmann::ordered_json obj;
 };
 
 struct Trace {
@@ -38,9 +38,9 @@ using Case = std::variant<Op, ModelStepCase, IdleCase>;
 
 // Turns one record into a case. Missing or mistyped fields and unknown ops throw InputError
 // "where: key: what was expected, what was found".
-Case parse_case(const nlohmann::json& obj, const std::string& where);
+Case parse_case(const nlohmann::ordered_json& obj, const std::string& where);
 
 // The family a record is scored under: "gemm", "attention.prefill", "copy", ...
-std::string op_family(const nlohmann::json& obj);
+std::string op_family(const nlohmann::ordered_json& obj);
 
 }  // namespace headroom

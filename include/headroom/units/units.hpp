@@ -66,7 +66,7 @@ template <> inline Bandwidth parse_as<Bandwidth>(std::string_view t) { return Ba
 std::string expectation(Dim d);
 // Human-readable with a decimal prefix and 3 significant digits: "4.80 TB/s", "60.0 MiB" is
 // not produced (formatting is always decimal) except for format_bytes_binary.
-std::string format(double si_value, Dim d);
+std::string format(double value_si, Dim d);  // not "si_value": a <signal.h> macro
 std::string format_bytes_binary(double bytes);
 
 }  // namespace units
