@@ -1,0 +1,160 @@
+"""op=collective: NCCL all_reduce / all_gather / reduce_scatter / all_to_all through
+torch.distributed, one process per GPU (torch.multiprocessing), bf16, groups of 2 and 4 GPUs
+(ranks 0..g-1 of one world). bytes = each rank's input buffer. Per rep, events on each rank
+around the call as issued (no barrier between reps, like nccl-tests); the per-rep time is the
+max over the group's ranks. Each collective is checked once on known values before timing.
+NVLink SHARP / multicast stays off (NCCL_NVLS_ENABLE=0 etc.).
+Usage: coll.py OUT.jsonl [gpu counts, e.g. 2,4]
+"""
+import os
+
+os.environ["NCCL_NVLS_ENABLE"] = "0"
+os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
+os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
+
+import datetime  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
+
+from hcommon import Out, QUICK, log, stats  # noqa: E402
+
+MiB = 1 << 20
+SIZES = [8 << 10, 32 << 10, 96 << 10, 128 << 10, 512 << 10, MiB, 2 * MiB, 3 * MiB, 4 * MiB, 8 * MiB, 16 * MiB,
+         32 * MiB, 48 * MiB, 64 * MiB, 128 * MiB, 256 * MiB, 512 * MiB, 1024 * MiB]
+OPS = ["all_reduce", "all_gather", "reduce_scatter", "all_to_all"]
+BUS = {"all_reduce": lambda n: 2 * (n - 1) / n, "all_gather": lambda n: (n - 1) / n,
+       "reduce_scatter": lambda n: (n - 1) / n, "all_to_all": lambda n: (n - 1) / n}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def make(op, nbytes, g, grp):
+    el = nbytes // 2
+    inp = torch.randn(el, device="cuda", dtype=torch.bfloat16) * 1e-20  # repeated in-place all_reduce must not overflow
+    if op == "all_reduce":
+        return lambda: dist.all_reduce(inp, group=grp), inp, None
+    if op == "all_gather":
+        out = torch.empty(el * g, device="cuda", dtype=torch.bfloat16)
+        return lambda: dist.all_gather_into_tensor(out, inp, group=grp), inp, out
+    if op == "reduce_scatter":
+        out = torch.empty(el // g, device="cuda", dtype=torch.bfloat16)
+        return lambda: dist.reduce_scatter_tensor(out, inp, group=grp), inp, out
+    out = torch.empty(el, device="cuda", dtype=torch.bfloat16)
+    return lambda: dist.all_to_all_single(out, inp, group=grp), inp, out
+
+
+def check(op, g, grp, rank):
+    el = 4096 * g
+    f, inp, out = make(op, el * 2, g, grp)
+    chunk = el // g
+    idx = torch.arange(el, device="cuda") // chunk
+    if op == "all_reduce":
+        inp.fill_(rank + 1)
+        f()
+        ok = bool((inp == g * (g + 1) / 2).all())
+    elif op == "all_gather":
+        inp.fill_(rank)
+        f()
+        ok = bool((out == (torch.arange(el * g, device="cuda") // el).to(out.dtype)).all())
+    elif op == "reduce_scatter":
+        inp.copy_((rank + idx).to(inp.dtype))
+        f()
+        ok = bool((out == g * (g - 1) / 2 + g * rank).all())
+    else:
+        inp.copy_((rank * g + idx).to(inp.dtype))
+        f()
+        ok = bool((out == (idx * g + rank).to(out.dtype)).all())
+    torch.cuda.synchronize()
+    return ok
+
+
+def worker(rank, world, port, path, counts):
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120), device_id=torch.device("cuda", rank))
+    groups = {g: dist.new_group(list(range(g))) for g in counts}
+    out = Out(path, "coll.py") if rank == 0 else None
+    sizes = SIZES if not QUICK else [8 << 10, 4 * MiB, 64 * MiB]
+    t0 = time.time()
+    for g in counts:
+        grp = groups[g]
+        if rank < g:
+            for op in OPS:
+                ok = check(op, g, grp, rank)
+                okt = torch.tensor([1 if ok else 0], device="cuda")
+                dist.all_reduce(okt, op=dist.ReduceOp.MIN, group=grp)
+                if rank == 0:
+                    log(f"coll: check {op} on {g} GPUs: {'ok' if okt.item() else 'FAILED'}")
+            for nbytes in sizes:
+                for op in OPS:
+                    try:
+                        f, inp, o = make(op, nbytes, g, grp)
+                        for _ in range(3):
+                            f()
+                        torch.cuda.synchronize()
+                        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                        s.record()
+                        for _ in range(3):
+                            f()
+                        e.record()
+                        torch.cuda.synchronize()
+                        est = torch.tensor([s.elapsed_time(e) / 3], device="cuda")
+                        dist.all_reduce(est, op=dist.ReduceOp.MAX, group=grp)
+                        reps = int(max(8, min(60, 0.1 / max(est.item() * 1e-3, 1e-6))))
+                        ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+                        ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+                        for r in range(reps):
+                            ss[r].record()
+                            f()
+                            ee[r].record()
+                        torch.cuda.synchronize()
+                        t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
+                        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+                        if rank == 0:
+                            st = stats(t.tolist())
+                            ms = st["ms"]
+                            moved = nbytes * g if op == "all_gather" else nbytes
+                            alg = moved / (ms * 1e-3) / 1e9
+                            d = {"op": "collective", "collective": op, "gpus": g, "bytes": nbytes, "dtype": "bf16"}
+                            d.update(st)
+                            d.update(impl="nccl", timing="issue-max-over-ranks", algbw_gbs=round(alg, 3),
+                                     busbw_gbs=round(alg * BUS[op](g), 3) if g > 1 else None,
+                                     nccl=".".join(map(str, torch.cuda.nccl.version())))
+                            out.emit(d)
+                        del f, inp, o
+                    except Exception as ex:  # noqa
+                        log(f"coll: rank {rank} {op} {nbytes} on {g} failed: {type(ex).__name__}: {ex}")
+            torch.cuda.empty_cache()
+        dist.barrier()
+    if rank == 0:
+        log(f"coll: wrote {out.n} lines in {time.time() - t0:.1f} s")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "coll.jsonl"
+    n = torch.cuda.device_count()
+    counts = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else [c for c in (2, 4) if c <= n]
+    counts = [c for c in counts if c <= n]
+    if not counts:
+        log("coll: not enough GPUs")
+        return
+    world = max(counts)
+    log(f"coll: {n} GPUs visible, world {world}, groups {counts}")
+    mp.spawn(worker, args=(world, free_port(), path, counts), nprocs=world, join=True)
+
+
+if __name__ == "__main__":
+    main()

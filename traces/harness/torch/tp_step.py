@@ -1,0 +1,194 @@
+"""op=model_step with tp>1: the reference step (model.py) under Megatron tensor parallelism,
+one process per GPU, all-reduce (NCCL, through torch.distributed) after o and after down.
+Weights: each rank generates the full random layer from the same seed and keeps its shard, so
+a 1-layer TP step can be checked against the unsplit step on rank 0. lm-head not split.
+Eager and CUDA graph (NCCL captured in the graph). Per rep, events on each rank around the
+step as issued; the per-rep time is the max over ranks.
+Usage: tp_step.py OUT.jsonl [tp list, e.g. 1,2,4]
+"""
+import os
+
+os.environ["NCCL_NVLS_ENABLE"] = "0"
+os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
+os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
+
+import datetime  # noqa: E402
+import gc  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
+
+from coll import free_port  # noqa: E402
+from hcommon import Out, QUICK, log, rel_err, stats  # noqa: E402
+from model import Model, capture_graph, load_cfg  # noqa: E402
+
+BF = torch.bfloat16
+
+
+def gen_layer(cfg, gen):
+    H, d, h, kv, I = cfg["hidden"], cfg["head_dim"], cfg["heads"], cfg["kv_heads"], cfg["inter"]
+
+    def w(o, i):
+        return torch.empty(o, i, device="cuda", dtype=BF).normal_(0, i ** -0.5, generator=gen)
+
+    def n():
+        return torch.empty(H, device="cuda", dtype=BF).normal_(1.0, 0.1, generator=gen)
+    return dict(ln1=n(), wqkv=w((h + 2 * kv) * d, H), wo=w(H, h * d), ln2=n(), wgu=w(2 * I, H), wd=w(H, I))
+
+
+def shard(full, cfg, tp, r):
+    if tp == 1:
+        return full
+    d, h, kv, I = cfg["head_dim"], cfg["heads"], cfg["kv_heads"], cfg["inter"]
+    hq, hk, Il = h // tp, kv // tp, I // tp
+    q, k, v = full["wqkv"].split([h * d, kv * d, kv * d])
+    wqkv = torch.cat([q[r * hq * d:(r + 1) * hq * d], k[r * hk * d:(r + 1) * hk * d], v[r * hk * d:(r + 1) * hk * d]])
+    wo = full["wo"][:, r * hq * d:(r + 1) * hq * d].contiguous()
+    gt, up = full["wgu"].split([I, I])
+    wgu = torch.cat([gt[r * Il:(r + 1) * Il], up[r * Il:(r + 1) * Il]])
+    wd = full["wd"][:, r * Il:(r + 1) * Il].contiguous()
+    return dict(ln1=full["ln1"], wqkv=wqkv, wo=wo, ln2=full["ln2"], wgu=wgu, wd=wd)
+
+
+def build(cfg, L, tp, rank, group, max_pos=16384):
+    m = Model(cfg, L, tp, group if tp > 1 else None, max_pos=max_pos, init=False)
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(4321)
+    for _ in range(L):
+        full = gen_layer(cfg, gen)
+        m.layers.append(shard(full, cfg, tp, rank))
+        del full
+    m.norm = torch.empty(cfg["hidden"], device="cuda", dtype=BF).normal_(1.0, 0.1, generator=gen)
+    m.lm_head = torch.empty(cfg["vocab"], cfg["hidden"], device="cuda", dtype=BF).normal_(
+        0, cfg["hidden"] ** -0.5, generator=gen)
+    torch.cuda.empty_cache()
+    return m
+
+
+def plan(name):
+    if QUICK:
+        return [("decode", 2, 512, False), ("decode", 2, 512, True), ("prefill", 1, 256, False)]
+    c = []
+    for b in (1, 8, 64):
+        for gph in (False, True):
+            c.append(("decode", b, 2048, gph))
+    for gph in (False, True):
+        c.append(("decode", 8, 8192, gph))
+    c.append(("prefill", 1, 2048, False))
+    return c
+
+
+def worker(rank, world, port, path, tps):
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=600), device_id=torch.device("cuda", rank))
+    groups = {tp: dist.new_group(list(range(tp))) for tp in tps}
+    out = Out(path, "tp_step.py") if rank == 0 else None
+    t0 = time.time()
+    models = [("llama3-8b", 32), ("llama3-70b", 16)] if not QUICK else [("llama3-8b", 2)]
+    for tp in tps:
+        grp = groups[tp]
+        if rank < tp:
+            # ---- correctness: 1-layer TP decode vs the unsplit layer on each rank
+            try:
+                cfg = load_cfg("llama3-8b")
+                mt = build(cfg, 1, tp, rank, grp, max_pos=1024)
+                mf = build(cfg, 1, 1, 0, None, max_pos=1024)
+                b, n = 2, 64
+                torch.manual_seed(99)
+                x = torch.randn(b, 1, cfg["hidden"], device="cuda", dtype=BF)
+                mf.alloc_cache(b, n + 1)
+                kvh = cfg["kv_heads"] // tp
+                mt.alloc_cache(b, n + 1)
+                mt.kc[0].copy_(mf.kc[0][:, rank * kvh:(rank + 1) * kvh])
+                mt.vc[0].copy_(mf.vc[0][:, rank * kvh:(rank + 1) * kvh])
+                e = rel_err(mt.forward(x, "decode", n), mf.forward(x, "decode", n))
+                if rank == 0:
+                    log(f"tp_step: tp={tp} 1-layer decode vs unsplit rel err {e:.2e} {'ok' if e < 2e-2 else 'FAILED'}")
+                del mt, mf
+            except Exception as ex:  # noqa
+                log(f"tp_step: rank {rank} tp={tp} check failed: {type(ex).__name__}: {ex}")
+            for name, L in models:
+                try:
+                    cfg = load_cfg(name)
+                    m = build(cfg, L, tp, rank, grp)
+                except Exception as ex:  # noqa
+                    log(f"tp_step: rank {rank} build {name} tp={tp} failed: {ex}")
+                    continue
+                for c in plan(name):
+                    phase, b, n, graph = c
+                    try:
+                        T = n + 1 if phase == "decode" else n
+                        s = 1 if phase == "decode" else n
+                        m.alloc_cache(b, T)
+                        torch.manual_seed(1000 + b + n)
+                        x = torch.randn(b, s, cfg["hidden"], device="cuda", dtype=BF)
+                        if graph:
+                            ref = m.forward(x, phase, n)
+                            g, yo = capture_graph(lambda: m.forward(x, phase, n))
+                            g.replay()
+                            e = rel_err(yo, ref)
+                            if e > 1e-2:
+                                raise RuntimeError(f"graph vs eager rel err {e}")
+                            f = g.replay
+                        else:
+                            f = lambda: m.forward(x, phase, n)  # noqa
+                        for _ in range(2):
+                            f()
+                        torch.cuda.synchronize()
+                        s_, e_ = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                        s_.record()
+                        f()
+                        e_.record()
+                        torch.cuda.synchronize()
+                        est = torch.tensor([s_.elapsed_time(e_)], device="cuda")
+                        dist.all_reduce(est, op=dist.ReduceOp.MAX, group=grp) if tp > 1 else None
+                        reps = int(max(5 if phase == "prefill" else 10, min(40, 0.3 / max(est.item() * 1e-3, 1e-6))))
+                        ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+                        ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+                        for r in range(reps):
+                            ss[r].record()
+                            f()
+                            ee[r].record()
+                        torch.cuda.synchronize()
+                        t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
+                        if tp > 1:
+                            dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+                        if rank == 0:
+                            d = {"op": "model_step", "model": name, "phase": phase, "batch": b}
+                            d["seq" if phase == "prefill" else "context"] = n
+                            d.update(tp=tp, layers=L, cuda_graph=graph, dtype="bf16")
+                            d.update(stats(t.tolist()))
+                            d.update(impl="torch-cudagraph" if graph else "torch-eager", attn=f"sdpa-flash+{m.mode}",
+                                     timing="issue-max-over-ranks", allreduce="nccl (torch.distributed)",
+                                     lm_head="replicated (not split)")
+                            out.emit(d)
+                        if graph:
+                            del g
+                    except Exception as ex:  # noqa
+                        log(f"tp_step: rank {rank} {name} tp={tp} {c} failed: {type(ex).__name__}: {ex}")
+                del m
+                gc.collect()
+                torch.cuda.empty_cache()
+        dist.barrier()
+    if rank == 0:
+        log(f"tp_step: wrote {out.n} lines in {time.time() - t0:.1f} s")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "tp_step.jsonl"
+    n = torch.cuda.device_count()
+    tps = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else [t for t in (1, 2, 4) if t <= n]
+    tps = [t for t in tps if t <= n]
+    world = max(tps)
+    log(f"tp_step: {n} GPUs, world {world}, tp {tps}")
+    mp.spawn(worker, args=(world, free_port(), path, tps), nprocs=world, join=True)
+
+
+if __name__ == "__main__":
+    main()
