@@ -22,6 +22,8 @@ DTYPES = {"bf16", "fp16", "fp8", "tf32", "fp32"}
 
 
 def ok_type(v, t):
+    if t is bool:
+        return isinstance(v, bool)
     if t == INT:
         return isinstance(v, int) and not isinstance(v, bool) and v > 0
     return isinstance(v, t) and not isinstance(v, bool)

@@ -105,9 +105,11 @@ def measure(fn, duration):
             "clock_event_reasons": reasons_str(smp.reasons), "timing": "chunks-50ms"}
 
 
-def idle(out, label):
-    torch.cuda.synchronize()
-    time.sleep(1.0)
+def idle(label, context):
+    """Board power with nothing running. context: whether this process holds a CUDA context."""
+    if context:
+        torch.cuda.synchronize()
+    time.sleep(3.0)
     smp = Sampler()
     smp.start()
     e0 = energy_mj()
@@ -118,16 +120,19 @@ def idle(out, label):
     smp.stop = True
     smp.join()
     dt = w1 - w0
-    out.emit({"op": "idle", "avg_w": round((e1 - e0) / 1000.0 / dt, 2), "ms": round(dt * 1000.0, 1),
-              "duration_s": round(dt, 3), "sm_mhz": statistics.median(smp.sm) if smp.sm else None,
-              "mem_mhz": statistics.median(smp.mem) if smp.mem else None,
-              "temp_c_max": max(smp.temp) if smp.temp else None, "note": label,
-              "clock_event_reasons": reasons_str(smp.reasons)})
+    return {"op": "idle", "avg_w": round((e1 - e0) / 1000.0 / dt, 2), "ms": round(dt * 1000.0, 1),
+            "duration_s": round(dt, 3), "sm_mhz": statistics.median(smp.sm) if smp.sm else None,
+            "mem_mhz": statistics.median(smp.mem) if smp.mem else None,
+            "temp_c_max": max(smp.temp) if smp.temp else None, "cuda_context": context, "note": label,
+            "clock_event_reasons": reasons_str(smp.reasons)}
 
 
 def main():
+    # first with no CUDA context in this process (nothing else runs on the GPU either)
+    idle0 = idle("idle, no CUDA context open (3 s after the previous suite step exited)", False)
     out = Out(out_path("power.jsonl"), "power.py")
-    idle(out, "idle at start of power.py (CUDA context open, after earlier suite steps)")
+    out.emit(idle0)
+    out.emit(idle("idle with this process's CUDA context open (clocks may stay up)", True))
     bf, f16 = torch.bfloat16, torch.float16
     W_ROT = 6
 
@@ -231,7 +236,7 @@ def main():
         torch.cuda.empty_cache()
     except Exception as e:  # noqa
         log(f"power: model_step sustained failed: {type(e).__name__}: {e}")
-    idle(out, "idle at end of power.py (right after the sustained runs)")
+    out.emit(idle("idle with CUDA context open, right after the sustained runs", True))
     log(f"power: wrote {out.n} lines")
 
 
