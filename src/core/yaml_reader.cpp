@@ -62,6 +62,15 @@ YamlReader YamlReader::at(std::string_view key) const {
     throw InputError(fmt::format("{}: {}: required key is missing", where(), child_path(key)));
   }
   if (c.IsNull()) {
+    // A null value's mark is wherever the parser found the next token (often the next key's
+    // line), so point at the key itself.
+    for (const auto& kv : node_) {
+      if (kv.first.IsScalar() && kv.first.Scalar() == key) {
+        const YAML::Mark m = kv.first.Mark();
+        throw InputError(
+            fmt::format("{}:{}:{}: {}: has no value", *origin_, m.line + 1, m.column + 1, child_path(key)));
+      }
+    }
     YamlReader r(c, origin_, child_path(key));
     r.fail("has no value");
   }
@@ -157,8 +166,14 @@ std::vector<std::string> YamlReader::keys() const {
 
 void YamlReader::finish() const {
   if (!node_.IsMap()) return;
+  std::set<std::string> seen;
   for (const auto& kv : node_) {
     const std::string k = kv.first.as<std::string>();
+    if (!seen.insert(k).second) {
+      // yaml-cpp keeps the first of two equal keys and silently drops the second.
+      const YAML::Mark m = kv.first.Mark();
+      throw InputError(fmt::format("{}:{}:{}: {}: duplicate key", *origin_, m.line + 1, m.column + 1, child_path(k)));
+    }
     if (!used_->count(k)) {
       const YAML::Mark m = kv.first.Mark();
       throw InputError(fmt::format("{}:{}:{}: {}: unknown key", *origin_, m.line + 1, m.column + 1, child_path(k)));

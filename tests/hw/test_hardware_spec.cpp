@@ -49,8 +49,12 @@ TEST(HardwareFiles, EveryShippedFileLoadsAndIsConsistent) {
     EXPECT_LE(h.compute.clocks.base, h.compute.clocks.boost);
     // A matrix unit is always faster than the vector unit, and 8-bit at least as fast as 16-bit.
     EXPECT_GT(rate(h, DType::BF16), h.compute.vector_fp32.value());
-    if (auto fp8 = h.peak_rate(DType::FP8)) EXPECT_GE(fp8->value(), rate(h, DType::BF16));
-    if (auto fp4 = h.peak_rate(DType::FP4)) EXPECT_GE(fp4->value(), rate(h, DType::FP8));
+    if (auto fp8 = h.peak_rate(DType::FP8)) {
+      EXPECT_GE(fp8->value(), rate(h, DType::BF16));
+    }
+    if (auto fp4 = h.peak_rate(DType::FP4)) {
+      EXPECT_GE(fp4->value(), rate(h, DType::FP8));
+    }
     EXPECT_LT(h.l2.capacity, h.hbm.capacity);
     // Sanity ranges in SI units, to catch a prefix slip (GB vs MB, TB/s vs GB/s).
     EXPECT_GT(h.hbm.capacity.value(), 16e9);
@@ -283,6 +287,14 @@ TEST(HardwareValidation, UnknownKeyAtItsOwnLine) {
   // A misspelt required key reports the missing key first (it is read before unknowns are checked).
   EXPECT_ERROR_STARTS(build({replace(17, "    bandwith: \"4.8 TB/s\"")}),
                       "x.yaml:16:5: memory.hbm.bandwidth: required key is missing");
+}
+
+TEST(HardwareValidation, DuplicateKey) {
+  // yaml-cpp would keep the first and drop the second silently.
+  EXPECT_ERROR_STARTS(build({insert_after(17, "    bandwidth: \"5 TB/s\"")}),
+                      "x.yaml:18:5: memory.hbm.bandwidth: duplicate key");
+  EXPECT_ERROR_STARTS(build({insert_after(11, "    bf16: \"1 TFLOP/s\"")}),
+                      "x.yaml:12:5: compute.matrix_dense.bf16: duplicate key");
 }
 
 TEST(HardwareValidation, MissingRequiredKey) {
