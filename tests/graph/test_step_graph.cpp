@@ -1,0 +1,149 @@
+// FLOP and byte accounting of model steps against hand-derived values.
+#include <gtest/gtest.h>
+
+#include <boost/graph/topological_sort.hpp>
+
+#include "headroom/core/error.hpp"
+#include "headroom/graph/step_graph.hpp"
+
+using namespace headroom;
+
+namespace {
+
+ModelSpec llama8b() { return ModelSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/models/llama3-8b.yaml"); }
+
+double gemm_flops(const StepGraph& g) {
+  double f = 0;
+  for (auto v : g.order())
+    if (g.op(v).kind == OpKind::Gemm) f += g.op(v).flops.value();
+  return f;
+}
+
+double kind_flops(const StepGraph& g, OpKind k) {
+  double f = 0;
+  for (auto v : g.order())
+    if (g.op(v).kind == k) f += g.op(v).flops.value();
+  return f;
+}
+
+}  // namespace
+
+TEST(StepGraph, GemmFlopsOfLlama8BDecodeAreTwicePerTokenNonEmbeddingParams) {
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 1;
+  c.context = 100;
+  StepGraph g = StepGraph::build(llama8b(), c);
+  // Per layer: q,k,v 4096x(4096+2*1024), o 4096x4096, gate-up 4096x2*14336, down 14336x4096 =
+  // 218,103,808 weights; 32 layers + lm-head 128256x4096 = 7,504,658,432 matrix weights; 2 FLOP each.
+  EXPECT_DOUBLE_EQ(gemm_flops(g), 2.0 * 7'504'658'432.0);
+  // Attention: 32 heads x (context + 1) keys x (128 + 128) x 2 FLOP per layer.
+  EXPECT_DOUBLE_EQ(kind_flops(g, OpKind::Attention), 32.0 * 2.0 * 32 * 101 * 256);
+  // All weights are read once: matrices and norms, but only one row of the embedding table.
+  EXPECT_DOUBLE_EQ(g.total_weight_bytes().value(), 2.0 * (8'030'261'248.0 - 128256.0 * 4096));
+  EXPECT_EQ(g.tokens(), 1);
+}
+
+TEST(StepGraph, DecodeFlopsScaleWithBatch) {
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.context = 1000;
+  c.batch = 1;
+  double f1 = gemm_flops(StepGraph::build(llama8b(), c));
+  c.batch = 16;
+  double f16 = gemm_flops(StepGraph::build(llama8b(), c));
+  EXPECT_DOUBLE_EQ(f16, 16 * f1);
+}
+
+TEST(StepGraph, CausalPrefillAttentionCountsTheLowerTriangle) {
+  StepConfig c;
+  c.phase = Phase::Prefill;
+  c.batch = 2;
+  c.seq = 2048;
+  StepGraph g = StepGraph::build(llama8b(), c);
+  const double pairs = 2048.0 * 2049.0 / 2.0;
+  EXPECT_DOUBLE_EQ(kind_flops(g, OpKind::Attention), 32 * 2 * 32 * pairs * 2.0 * 256);
+  EXPECT_EQ(g.tokens(), 4096);
+  // Prefill GEMMs: 2 FLOP per matrix weight per token, lm-head on the last position only.
+  EXPECT_DOUBLE_EQ(gemm_flops(g), 2.0 * 4096 * 32 * 218'103'808.0 + 2.0 * 2 * 128256 * 4096);
+}
+
+TEST(StepGraph, TensorParallelSplitsWorkAndAddsTwoAllReducesPerLayer) {
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 4;
+  c.context = 10;
+  double f1 = gemm_flops(StepGraph::build(llama8b(), c));
+  c.tp = 4;
+  StepGraph g = StepGraph::build(llama8b(), c);
+  int all_reduce = 0;
+  for (auto v : g.order()) {
+    const Op& op = g.op(v);
+    if (op.kind == OpKind::Collective && op.as<CollectiveShape>().kind == CollectiveKind::AllReduce) {
+      ++all_reduce;
+      EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 4.0 * 4096 * 2);
+      EXPECT_DOUBLE_EQ(op.wire_bytes.value(), 2.0 * 3 / 4 * 4.0 * 4096 * 2);  // ring: 2(n-1)/n
+    }
+  }
+  EXPECT_EQ(all_reduce, 64);
+  EXPECT_DOUBLE_EQ(gemm_flops(g), f1 / 4);
+}
+
+TEST(StepGraph, RejectsPlansThatCannotWork) {
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.context = 10;
+  c.tp = 3;
+  try {
+    (void)StepGraph::build(llama8b(), c);
+    FAIL() << "tp=3 accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("tp=3 does not divide the 32 attention heads"), std::string::npos) << e.what();
+  }
+  c.tp = 1;
+  c.batch = 0;
+  EXPECT_THROW((void)StepGraph::build(llama8b(), c), InputError);
+  c.batch = 1;
+  c.phase = Phase::Prefill;
+  c.seq = 0;
+  EXPECT_THROW((void)StepGraph::build(llama8b(), c), InputError);
+}
+
+TEST(StepGraph, IsADagWithDependenciesInOrder) {
+  StepConfig c;
+  c.phase = Phase::Prefill;
+  c.seq = 128;
+  c.layers = 2;
+  StepGraph g = StepGraph::build(llama8b(), c);
+  std::vector<size_t> pos(g.size());
+  for (size_t i = 0; i < g.order().size(); ++i) pos[g.order()[i]] = i;
+  for (auto [e, end] = boost::edges(g.graph()); e != end; ++e)
+    EXPECT_LT(pos[boost::source(*e, g.graph())], pos[boost::target(*e, g.graph())]);
+
+  EXPECT_EQ(g.size(), 2u * 12 + 3);  // 12 ops per layer + embedding, final norm, lm-head
+  EXPECT_EQ(g.layers(), 2);
+}
+
+TEST(StepGraph, MoeTouchesExpectedExperts) {
+  // 8 experts, top-2: one token touches exactly 2; many tokens touch nearly all 8.
+  EXPECT_DOUBLE_EQ(expected_experts_touched(8, 2, 1), 2.0);
+  EXPECT_NEAR(expected_experts_touched(8, 2, 64), 8.0, 1e-6);
+  // 256 experts, top-8, 4 tokens: 256 (1 - (1 - 8/256)^4) = 30.24...
+  EXPECT_NEAR(expected_experts_touched(256, 8, 4), 256 * (1 - std::pow(1 - 8.0 / 256, 4)), 1e-9);
+}
+
+TEST(Op, GemmAccounting) {
+  Op g = make_gemm("g", 4096, 4096, 4096, DType::BF16);
+  EXPECT_DOUBLE_EQ(g.flops.value(), 137'438'953'472.0);  // 137.4 GFLOP
+  EXPECT_DOUBLE_EQ(g.bytes().value(), 3.0 * 4096 * 4096 * 2);
+  Op f8 = make_gemm("g", 16, 1024, 512, DType::FP8);
+  EXPECT_DOUBLE_EQ(f8.bytes_read.value(), 16 * 512 + 1024 * 512);
+  EXPECT_DOUBLE_EQ(f8.bytes_written.value(), 16 * 1024 * 2.0);  // fp8 GEMMs write bf16
+}
+
+TEST(Op, DecodeAttentionReadsTheWholeKvCache) {
+  AttentionShape s{Phase::Decode, 8, 1, 4096, 64, 8, 128, 128, false};
+  Op a = make_attention("a", s, DType::BF16, DType::BF16);
+  EXPECT_DOUBLE_EQ(a.bytes_read.value(), 8.0 * 4096 * 8 * 256 * 2 + 8.0 * 64 * 128 * 2);
+  EXPECT_DOUBLE_EQ(a.flops.value(), 2.0 * 8 * 64 * 4096 * 256);
+}

@@ -1,0 +1,104 @@
+// Trace parsing and predict's per-line error handling.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "headroom/core/error.hpp"
+#include "headroom/predict/predictor.hpp"
+#include "headroom/trace/trace.hpp"
+
+using namespace headroom;
+using json = nlohmann::ordered_json;
+
+namespace {
+std::string error_of(const std::string& line) {
+  try {
+    (void)parse_case(json::parse(line), "t.jsonl:7");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Trace, SkipsBlankAndCommentLinesAndKeepsLineNumbers) {
+  std::istringstream in("# header\n\n{\"op\":\"idle\",\"avg_w\":70}\n   \n{\"op\":\"copy\",\"bytes\":10}\n");
+  Trace t = read_trace(in, "t.jsonl");
+  ASSERT_EQ(t.records.size(), 2u);
+  EXPECT_EQ(t.records[0].line, 3);
+  EXPECT_EQ(t.records[1].line, 5);
+}
+
+TEST(Trace, MalformedJsonNamesTheLine) {
+  std::istringstream in("{\"op\":\"idle\"}\n{\"op\": nope}\n");
+  try {
+    (void)read_trace(in, "t.jsonl");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("t.jsonl:2: malformed JSON", 0), 0u) << e.what();
+  }
+  std::istringstream arr("[1,2]\n");
+  EXPECT_THROW((void)read_trace(arr, "t.jsonl"), InputError);
+}
+
+TEST(Trace, MissingAndBadFieldsAreNamed) {
+  EXPECT_EQ(error_of(R"({"op":"gemm","m":1,"n":2,"dtype":"bf16"})"), "t.jsonl:7: k: missing (required for op gemm)");
+  EXPECT_EQ(error_of(R"({"op":"gemm","m":1,"n":2,"k":-4,"dtype":"bf16"})"),
+            "t.jsonl:7: k: expected a positive integer, got -4");
+  EXPECT_EQ(error_of(R"({"op":"gemm","m":1,"n":2,"k":4,"dtype":"bf17"})"),
+            "t.jsonl:7: dtype: expected bf16, fp16, fp8, tf32 or fp32, got \"bf17\"");
+  EXPECT_EQ(error_of(R"({"m":1})"), "t.jsonl:7: op: missing");
+  EXPECT_NE(error_of(R"({"op":"conv2d"})").find("t.jsonl:7: op: unknown op \"conv2d\""), std::string::npos);
+  EXPECT_NE(error_of(R"({"op":"attention","phase":"prefill","batch":1,"seq":8,"heads":32,"kv_heads":8,"head_dim":128,"dtype":"bf16"})")
+                .find("causal: missing"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"op":"attention","phase":"decode","batch":1,"context":8,"heads":32,"kv_heads":5,"head_dim":128,"dtype":"bf16"})")
+                .find("kv_heads: 5 does not divide heads = 32"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"op":"collective","collective":"broadcast","gpus":2,"bytes":8})").find("collective: expected"),
+            std::string::npos);
+}
+
+TEST(Trace, EveryOpParses) {
+  for (const char* l : {
+           R"({"op":"gemm","m":1,"n":2,"k":3,"dtype":"fp8"})",
+           R"({"op":"copy","bytes":1048576})",
+           R"({"op":"read","bytes":1048576,"warm_l2":true})",
+           R"({"op":"write","bytes":1048576})",
+           R"({"op":"launch","kind":"gap"})",
+           R"({"op":"attention","phase":"decode","batch":1,"context":8,"heads":32,"kv_heads":8,"head_dim":128,"dtype":"bf16"})",
+           R"({"op":"attention","phase":"prefill","batch":1,"seq":8,"heads":32,"kv_heads":8,"head_dim":128,"causal":false,"dtype":"bf16"})",
+           R"({"op":"rmsnorm","tokens":8,"hidden":4096,"dtype":"bf16"})",
+           R"({"op":"swiglu","tokens":8,"inter":14336,"dtype":"bf16"})",
+           R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":4096,"inter":14336,"tokens":16,"impl":"loop","dtype":"bf16"})",
+           R"({"op":"collective","collective":"all_to_all","gpus":4,"bytes":8192,"dtype":"bf16"})",
+           R"({"op":"model_step","model":"llama3-8b","phase":"decode","batch":1,"context":0,"tp":2,"cuda_graph":true})",
+           R"({"op":"idle","avg_w":70})"}) {
+    EXPECT_NO_THROW((void)parse_case(json::parse(l), "x")) << l;
+  }
+}
+
+TEST(Predictor, BadLinesGetAnErrorAndTheRunGoesOn) {
+  Predictor p;
+  json ok = json::parse(R"({"op":"gemm","m":4096,"n":4096,"k":4096,"dtype":"bf16","hw":"h200-sxm","ms":0.2})");
+  json out = p.annotate(ok, "x:1");
+  ASSERT_TRUE(out.contains("predicted")) << out.dump();
+  EXPECT_DOUBLE_EQ(out["predicted"]["ms"].get<double>(), 2.0 * 4096 * 4096 * 4096 / 989.5e12 * 1e3);
+  EXPECT_EQ(out["ms"].get<double>(), 0.2);  // the record is echoed unchanged
+  json bad = p.annotate(json::parse(R"({"op":"gemm","hw":"h200-sxm"})"), "x:2");
+  EXPECT_TRUE(bad.contains("error"));
+  json nohw = p.annotate(json::parse(R"({"op":"copy","bytes":10})"), "x:3");
+  EXPECT_NE(nohw["error"].get<std::string>().find("hw: missing"), std::string::npos);
+  json unk = p.annotate(json::parse(R"({"op":"copy","bytes":10,"hw":"no-such-gpu"})"), "x:4");
+  EXPECT_NE(unk["error"].get<std::string>().find("not found"), std::string::npos);
+}
+
+TEST(Predictor, ModelStepMatchesTheGraphSum) {
+  Predictor p;
+  json r = json::parse(R"({"op":"model_step","model":"llama3-8b","phase":"decode","batch":1,"context":0,"hw":"h200-sxm"})");
+  Prediction pr = p.predict(r, "x");
+  ASSERT_TRUE(pr.ok()) << pr.error;
+  // Memory-bound everywhere at batch 1: the weights less the embedding table (one row is
+  // gathered), 2 x (8,030,261,248 - 128256 x 4096) B = 15.01 GB over 4.8 TB/s = 3.127 ms.
+  EXPECT_NEAR(*pr.ms, 2.0 * (8'030'261'248.0 - 128256.0 * 4096) / 4.8e12 * 1e3, 0.01);
+}
