@@ -29,5 +29,7 @@ int cmd_roofline(const std::vector<std::string>& args);
 int cmd_predict(const std::vector<std::string>& args);
 int cmd_import_hf(const std::vector<std::string>& args);
 int cmd_describe(const std::vector<std::string>& args);
+int cmd_validate(const std::vector<std::string>& args);
+int cmd_calibrate(const std::vector<std::string>& args);
 
 }  // namespace headroom::cli

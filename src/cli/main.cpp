@@ -31,6 +31,8 @@ const std::vector<Command>& commands() {
       {"predict", "predict every case of a JSON Lines trace read from stdin", cmd_predict},
       {"import-hf", "convert a Hugging Face config.json into a headroom model file", cmd_import_hf},
       {"describe", "print every parameter of a hardware or model file", cmd_describe},
+      {"validate", "score predictions against measured traces, per op family", cmd_validate},
+      {"calibrate", "fit the kernel model's parameters to a measured trace", cmd_calibrate},
   };
   return cmds;
 }
