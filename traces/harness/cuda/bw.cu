@@ -52,6 +52,31 @@ __global__ void __launch_bounds__(TPB) copy_k(const int4* __restrict__ s, int4* 
   for (; i < n; i += st) d[i] = __ldg(s + i);
 }
 
+__device__ __forceinline__ int4 ld_cg(const int4* p) {
+  int4 r;
+  asm volatile("ld.global.cg.v4.s32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+  return r;
+}
+// reads the buffer `passes` times in one launch (L2-only loads): L2 bandwidth without launch cost
+__global__ void __launch_bounds__(TPB) read_passes_k(const int4* __restrict__ p, size_t n, int passes, unsigned* __restrict__ part) {
+  const size_t st = (size_t)gridDim.x * blockDim.x;
+  unsigned acc = 0;
+  for (int q = 0; q < passes; ++q) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    for (; i + 3 * st < n; i += 4 * st) {
+      int4 a = ld_cg(p + i), b = ld_cg(p + i + st), c = ld_cg(p + i + 2 * st), d = ld_cg(p + i + 3 * st);
+      acc += (unsigned)a.x + a.y + a.z + a.w + b.x + b.y + b.z + b.w + c.x + c.y + c.z + c.w + d.x + d.y + d.z + d.w;
+    }
+    for (; i < n; i += st) {
+      int4 a = ld_cg(p + i);
+      acc += (unsigned)a.x + a.y + a.z + a.w;
+    }
+  }
+  if (acc == 0x9e3779b9u) part[blockIdx.x] = acc;
+}
+
+__global__ void empty_k() {}
+
 static int grid_for(size_t nvec) {
   size_t want = (nvec + TPB - 1) / TPB;
   return (int)std::max<size_t>(1, std::min<size_t>(want, (size_t)g_sms * 8));
@@ -73,7 +98,7 @@ int main(int argc, char** argv) {
   const size_t MiB = 1ull << 20;
   std::vector<double> sizes_mib = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40, 48, 64, 96, 128, 192,
                                    256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096};
-  std::vector<double> l2_mib = {0.25, 0.5, 1, 2, 5, 10, 15, 20, 25, 30};
+  std::vector<double> l2_mib = {0.25, 0.5, 1, 2, 4, 5, 8, 10, 12, 15, 20, 25, 30};
   if (quick) {
     sizes_mib = {1, 64, 1024};
     l2_mib = {8};
@@ -135,15 +160,16 @@ int main(int argc, char** argv) {
       std::function<void(int)> fn;
       std::string o = op;
       if (o == "read")
-        fn = [&, n, g, nb](int c) { read_k<<<g, TPB>>>(A + (c % nb) * n, n, part); };
+        fn = [&, n, g, nb](int c) { read_k<<<g, TPB, 0, g_st>>>(A + (c % nb) * n, n, part); };
       else if (o == "write")
-        fn = [&, n, g, nb](int c) { write_k<<<g, TPB>>>(B + (c % nb) * n, n, c); };
+        fn = [&, n, g, nb](int c) { write_k<<<g, TPB, 0, g_st>>>(B + (c % nb) * n, n, c); };
       else if (memcpy_impl)
-        fn = [&, n, bytes, nb](int c) { cudaMemcpyAsync(B + (c % nb) * n, A + (c % nb) * n, bytes, cudaMemcpyDeviceToDevice, 0); };
+        fn = [&, n, bytes, nb](int c) { cudaMemcpyAsync(B + (c % nb) * n, A + (c % nb) * n, bytes, cudaMemcpyDeviceToDevice, g_st); };
       else
-        fn = [&, n, g, nb](int c) { copy_k<<<g, TPB>>>(A + (c % nb) * n, B + (c % nb) * n, n); };
+        fn = [&, n, g, nb](int c) { copy_k<<<g, TPB, 0, g_st>>>(A + (c % nb) * n, B + (c % nb) * n, n); };
       int maxr = warm ? 200 : (int)std::min<size_t>(200, nb * 4);
       Stats s = bench(fn, 3, 10, std::max(10, maxr), 0.04, kHostUs);
+      double gms = s.med < 0.25 ? graph_per_call(fn, 50) : -1;
       double moved = (o == "copy" ? 2.0 : 1.0) * bytes;
       JLine j;
       j.str("op", op).i64("bytes", (long long)bytes).boolean("warm_l2", warm);
@@ -153,6 +179,14 @@ int main(int argc, char** argv) {
           .str("timing", "queued")
           .num("gbs", moved / (s.med * 1e-3) / 1e9);
       if (!warm) j.i64("rotate_buffers", (long long)nb);
+      if (gms > 0) j.num("ms_graph", gms);
+      if (!strcmp(suite, "l2")) {
+        int passes = 40;
+        int gl2 = g_sms * 8;
+        auto fm = [&, n, passes, gl2](int) { read_passes_k<<<gl2, TPB, 0, g_st>>>(A, n, passes, part); };
+        Stats m = bench(fm, 2, 10, 20, 0.02, kHostUs);
+        j.num("l2_multipass_gbs", (double)bytes * passes / (m.med * 1e-3) / 1e9);
+      }
       emit(j);
     } catch (std::exception& e) {
       fprintf(stderr, "bw: case %s %zu failed: %s\n", op, bytes, e.what());
@@ -160,6 +194,15 @@ int main(int argc, char** argv) {
     }
   };
 
+  {
+    // diagnostics (stderr): what an event pair around one tiny kernel costs
+    std::function<void(int)> fe = [&](int) { empty_k<<<1, 32, 0, g_st>>>(); };
+    Stats a = bench(fe, 3, 50, 200, 0.01, kHostUs);
+    Stats a2 = bench(fe, 3, 50, 200, 0.01, 50.0);
+    double gg = graph_per_call(fe, 100);
+    fprintf(stderr, "bw diag: empty kernel, per-call events queued: median %.2f us (p10 %.2f), with 4x spin: %.2f us; in a graph: %.2f us per kernel\n",
+            a.med * 1e3, a.p10 * 1e3, a2.med * 1e3, gg * 1e3);
+  }
   const char* ops[3] = {"read", "write", "copy"};
   for (double mib : sizes_mib)
     for (const char* op : ops) run_case(op, (size_t)(mib * MiB), true, "hbm-warm", false);

@@ -78,6 +78,7 @@ struct JLine {
 };
 
 static FILE* g_out = stdout;
+static cudaStream_t g_st = nullptr;  // all timed work goes to this non-blocking stream
 static std::string g_gpu = "unknown";
 static const char* kHw = "h200-sxm";
 
@@ -99,6 +100,7 @@ static void init_output(int argc, char** argv, const char* program) {
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, 0));
   g_gpu = p.name;
+  CK(cudaStreamCreateWithFlags(&g_st, cudaStreamNonBlocking));
   int drv = 0, rt = 0;
   cudaDriverGetVersion(&drv);
   cudaRuntimeGetVersion(&rt);
@@ -203,7 +205,7 @@ static long long g_call = 0;
 // If `queued`, a spin kernel of spin_us microseconds is launched first so the host can enqueue
 // everything before the GPU reaches it: each pair then brackets GPU work only.
 static Stats time_reps(const std::function<void(int)>& fn, int reps, bool queued, double spin_us,
-                       cudaStream_t st = 0) {
+                       cudaStream_t st = g_st) {
   g_events.ensure(2 * reps);
   if (queued) {
     spin_kernel<<<1, 1, 0, st>>>((unsigned long long)(spin_us * 1000.0));
@@ -228,7 +230,7 @@ static Stats time_reps(const std::function<void(int)>& fn, int reps, bool queued
 // Warm up, estimate the per-call time, pick reps so that the timed region is ~target_s,
 // then time in queued mode.
 static Stats bench(const std::function<void(int)>& fn, int warmup, int min_reps, int max_reps,
-                   double target_s, double host_us_per_call, cudaStream_t st = 0) {
+                   double target_s, double host_us_per_call, cudaStream_t st = g_st) {
   for (int i = 0; i < warmup; ++i) fn((int)(g_call++ & 0x3fffffff));
   CK(cudaStreamSynchronize(st));
   CKL();
@@ -238,4 +240,48 @@ static Stats bench(const std::function<void(int)>& fn, int warmup, int min_reps,
   reps = std::max(min_reps, std::min(max_reps, reps));
   double spin = reps * host_us_per_call + 200.0;
   return time_reps(fn, reps, true, spin, st);
+}
+
+// Per-call time when `ncalls` calls are captured back to back in one CUDA graph (the marginal
+// cost of a call inside a graph / a model step, without per-call events): median over 7 replays
+// of (replay time / ncalls). Returns -1 if capture fails.
+static double graph_per_call(const std::function<void(int)>& fn, int ncalls, cudaStream_t st = g_st) {
+  cudaGraph_t g = nullptr;
+  cudaGraphExec_t ge = nullptr;
+  double res = -1;
+  try {
+    CK(cudaStreamSynchronize(st));
+    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    try {
+      for (int i = 0; i < ncalls; ++i) fn((int)(g_call++ & 0x3fffffff));
+    } catch (...) {
+      cudaStreamEndCapture(st, &g);
+      throw;
+    }
+    CK(cudaStreamEndCapture(st, &g));
+    CK(cudaGraphInstantiate(&ge, g, 0));
+    CK(cudaGraphLaunch(ge, st));
+    CK(cudaStreamSynchronize(st));
+    g_events.ensure(14);
+    spin_kernel<<<1, 1, 0, st>>>(200000ull);
+    for (int r = 0; r < 7; ++r) {
+      CK(cudaEventRecord(g_events.ev[2 * r], st));
+      CK(cudaGraphLaunch(ge, st));
+      CK(cudaEventRecord(g_events.ev[2 * r + 1], st));
+    }
+    CK(cudaStreamSynchronize(st));
+    std::vector<double> t(7);
+    for (int r = 0; r < 7; ++r) {
+      float ms;
+      CK(cudaEventElapsedTime(&ms, g_events.ev[2 * r], g_events.ev[2 * r + 1]));
+      t[r] = ms / ncalls;
+    }
+    res = pct(t, 0.5);
+  } catch (std::exception& e) {
+    fprintf(stderr, "graph_per_call: %s\n", e.what());
+    cudaGetLastError();
+  }
+  if (ge) cudaGraphExecDestroy(ge);
+  if (g) cudaGraphDestroy(g);
+  return res;
 }

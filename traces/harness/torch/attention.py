@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from hcommon import Out, QUICK, bench, check, log, out_path, run_cases
+from hcommon import Out, QUICK, add_graph_ms, bench, check, log, out_path, run_cases
 from model import gqa_mode, sdpa
 
 D = 128
@@ -80,8 +80,10 @@ def main():
             o = sdpa(q, k, v, causal, mode)
             ref, rows = ref_slice(q, k, v, causal)
             check("attention prefill", o[0, :h // hk][:, rows], ref, 2e-2)
-            st = bench(lambda i: sdpa(q, k, v, causal, mode), queued=True, target_s=0.1, min_reps=5, max_reps=40,
+            fn = lambda i: sdpa(q, k, v, causal, mode)  # noqa
+            st = bench(fn, queued=True, target_s=0.1, min_reps=5, max_reps=40,
                        kernels_per_call=1 if mode == "enable_gqa" else 3)
+            add_graph_ms(st, fn)
         fl = 4.0 * b * h * s * s * D * (0.5 if causal else 1.0)
         d = {"op": "attention", "phase": "prefill", "batch": b, "seq": s, "heads": h, "kv_heads": hk,
              "head_dim": D, "causal": causal, "dtype": "bf16", "warm_l2": True}
@@ -107,8 +109,10 @@ def main():
             o = sdpa(q, ks[0], vs[0], False, mode)
             ref, rows = ref_slice(q, ks[0], vs[0], False)
             check("attention decode", o[0, :h // hk], ref, 2e-2)
-            st = bench(lambda i: sdpa(q, ks[i % nb], vs[i % nb], False, mode), queued=True, target_s=0.08,
-                       min_reps=10, max_reps=50, kernels_per_call=2 if mode == "enable_gqa" else 4)
+            fn = lambda i: sdpa(q, ks[i % nb], vs[i % nb], False, mode)  # noqa
+            st = bench(fn, queued=True, target_s=0.08, min_reps=10, max_reps=50,
+                       kernels_per_call=2 if mode == "enable_gqa" else 4)
+            add_graph_ms(st, fn)
         kvb = 2 * el * 2
         d = {"op": "attention", "phase": "decode", "batch": b, "context": ctx, "heads": h, "kv_heads": hk,
              "head_dim": D, "dtype": "bf16", "warm_l2": nb * kvb < 120 << 20}

@@ -14,7 +14,7 @@ import gc
 import torch
 import torch.nn.functional as F
 
-from hcommon import Out, QUICK, bench, check, log, out_path, run_cases
+from hcommon import Out, QUICK, add_graph_ms, bench, check, log, out_path, run_cases
 
 CONFIGS = [  # name, experts, top_k, hidden, inter
     ("mixtral-8x7b", 8, 2, 4096, 14336),
@@ -117,6 +117,8 @@ def main():
             check(f"moe {impl}", y[:n], reference(x, ti, tw, wgu, wd, n), 3e-2)
             st = bench(lambda i: f(x, ti, tw, wgu, wd), queued=(impl == "grouped" and GMM is not None),
                        target_s=0.1, min_reps=5, max_reps=30, kernels_per_call=16)
+            if impl == "grouped" and GMM is not None:
+                add_graph_ms(st, lambda i: f(x, ti, tw, wgu, wd), n=10, limit_ms=2.0)
             hit = int((torch.bincount(ti.flatten(), minlength=E) > 0).sum())
             d = {"op": "moe_ffn", "experts": E, "top_k": K, "hidden": H, "inter": I, "tokens": T, "impl": impl,
                  "dtype": "bf16"}

@@ -9,7 +9,7 @@ Usage: norm.py OUT.jsonl
 import torch
 import torch.nn.functional as F
 
-from hcommon import Out, QUICK, bench, check, log, out_path, run_cases
+from hcommon import Out, QUICK, add_graph_ms, bench, check, log, out_path, run_cases
 from model import rmsnorm as rms_expr
 
 EPS = 1e-5
@@ -40,6 +40,7 @@ def main():
         ref = xd * torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + EPS) * w.double()
         check("rmsnorm", y, ref, 1e-2)
         st = bench(lambda i: f(x, w), queued=True, target_s=0.05, min_reps=10, max_reps=50, kernels_per_call=kpc)
+        add_graph_ms(st, lambda i: f(x, w))
         d = {"op": "rmsnorm", "tokens": t, "hidden": h, "dtype": "bf16", "warm_l2": True}
         d.update(st)
         d.update(impl=impl, bytes_min=2 * t * h * 2 + h * 2)
@@ -62,6 +63,7 @@ def main():
         ref = F.silu(xd[:, :inter]) * xd[:, inter:]
         check("swiglu", y, ref, 1e-2)
         st = bench(lambda i: swiglu(x), queued=True, target_s=0.05, min_reps=10, max_reps=50, kernels_per_call=2)
+        add_graph_ms(st, lambda i: swiglu(x))
         d = {"op": "swiglu", "tokens": t, "inter": inter, "dtype": "bf16", "warm_l2": True}
         d.update(st)
         d.update(impl="F.silu(a)*b", model=m, bytes_min=3 * t * inter * 2)
