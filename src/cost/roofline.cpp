@@ -18,6 +18,20 @@ std::string_view to_string(Bound b) {
   return "?";
 }
 
+std::string_view to_string(IssueMode m) {
+  switch (m) {
+    case IssueMode::Cuda: return "cuda";
+    case IssueMode::Torch: return "torch";
+    case IssueMode::Graph: return "graph";
+  }
+  return "?";
+}
+
+Seconds issued_time(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode) {
+  const Seconds host = cm.host_issue_time(mode) * static_cast<double>(op.kernels);
+  return std::max(c.time, host);
+}
+
 FlopRate roofline_peak(const HardwareSpec& hw, const Op& op) {
   const bool matrix = op.kind == OpKind::Gemm || op.kind == OpKind::Attention || op.kind == OpKind::MoeExperts ||
                       op.kind == OpKind::MoeRouter;
@@ -56,11 +70,11 @@ OpCost RooflineCostModel::cost(const Op& op) const {
 StepCost evaluate_step(const StepGraph& g, const CostModel& cm, bool cuda_graph) {
   StepCost s;
   s.ops.reserve(g.size());
-  const Seconds issue = cm.host_issue_time(cuda_graph);
+  const Seconds issue = cm.host_issue_time(cuda_graph ? IssueMode::Graph : IssueMode::Torch);
   for (OpVertex v : g.order()) {
     OpCost c = cm.cost(g.op(v));
     s.gpu_time += c.time;
-    s.host_time += issue;
+    s.host_time += issue * static_cast<double>(g.op(v).kernels);
     s.by_bound[static_cast<int>(c.bound)] += c.time;
     s.ops.push_back(c);
   }

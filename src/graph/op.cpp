@@ -136,6 +136,51 @@ Op make_kv_write(std::string name, int64_t tokens, int64_t width, DType kv_dtype
   return op;
 }
 
+Op make_rmsnorm(std::string name, int64_t rows, int64_t width, DType dtype, Impl impl) {
+  Op op = make_row_op(std::move(name), OpKind::RmsNorm, rows, width, dtype);
+  if (impl == Impl::TorchReference) {
+    // Hugging Face Llama: xf = x.float() [r2 w4]; xf.pow(2) [r4 w4]; .mean(-1) [r4]; + eps;
+    // rsqrt (both per row); xf * r [r4 w4]; .to(bf16) [r4 w2]; w * . [r2 w2]: 8 kernels,
+    // 20 B read and 16 B written per element (bf16 in, fp32 intermediates).
+    const double n = static_cast<double>(rows) * width;
+    op.kernels = 8;
+    op.bytes_read = Bytes(20.0 * n) + op.weight_bytes;
+    op.bytes_written = Bytes(16.0 * n);
+  } else if (impl == Impl::TorchFunctional) {
+    // F.rms_norm: a reduction kernel for the row scale [r2], then x * scale * w [r2 w2].
+    const double n = static_cast<double>(rows) * width;
+    op.kernels = 2;
+    op.bytes_read = Bytes(4.0 * n) + op.weight_bytes;
+    op.bytes_written = Bytes(2.0 * n);
+  }
+  return op;
+}
+
+Op make_swiglu(std::string name, int64_t rows, int64_t inter, DType dtype, Impl impl) {
+  Op op = make_row_op(std::move(name), OpKind::Swiglu, rows, inter, dtype);
+  if (impl == Impl::TorchReference) {
+    // F.silu(a) [r2 w2] then * b [r4 w2] per output element (bf16): 2 kernels.
+    const double n = static_cast<double>(rows) * inter;
+    op.kernels = 2;
+    op.bytes_read = Bytes(6.0 * n);
+    op.bytes_written = Bytes(4.0 * n);
+  }
+  return op;
+}
+
+Op make_rope(std::string name, int64_t rows, int64_t width, int tensors, DType dtype, Impl impl) {
+  Op op = make_row_op(std::move(name), OpKind::Rope, rows, width, dtype);
+  if (impl == Impl::TorchReference) {
+    // Rotate-half per tensor: x*cos [r2 w2]; -x2 [r1 w1]; cat [r2 w2]; *sin [r2 w2];
+    // add [r4 w2]: 5 kernels, 11 B read and 9 B written per bf16 element.
+    const double n = static_cast<double>(rows) * width;
+    op.kernels = 5 * tensors;
+    op.bytes_read = Bytes(11.0 * n);
+    op.bytes_written = Bytes(9.0 * n);
+  }
+  return op;
+}
+
 double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens) {
   if (experts <= 0 || tokens <= 0) return 0.0;
   const double p_miss = std::pow(1.0 - static_cast<double>(top_k) / experts, static_cast<double>(tokens));

@@ -41,23 +41,24 @@ class Builder {
     tokens_ = c.phase == Phase::Prefill ? c.batch * c.seq : c.batch;
   }
 
-  OpVertex add(Op op, std::initializer_list<OpVertex> deps) {
+  OpVertex add(Op op, std::initializer_list<std::optional<OpVertex>> deps) {
     OpVertex v = boost::add_vertex(std::move(op), g_);
-    for (OpVertex d : deps) boost::add_edge(d, v, g_);
+    for (const auto& d : deps)
+      if (d) boost::add_edge(*d, v, g_);
     return v;
   }
 
   void build() {
     const int64_t layers = c_.layers.value_or(m_.layers);
     const int64_t h = m_.hidden;
-    Op emb = make_row_op("embedding", OpKind::Embedding, tokens_, h, act_);
-    OpVertex x = add(std::move(emb), {});
+    std::optional<OpVertex> x;
+    if (c_.embedding) x = add(make_row_op("embedding", OpKind::Embedding, tokens_, h, act_), {});
     for (int64_t l = 0; l < layers; ++l) x = layer(static_cast<int>(l), x);
     // Final norm and lm-head on the last position of each sequence only.
-    OpVertex n = add(make_row_op("final_norm", OpKind::RmsNorm, c_.batch, h, act_), {x});
-    const int64_t vocab_shard = (m_.vocab + c_.tp - 1) / c_.tp;
+    OpVertex n = add(make_rmsnorm("final_norm", c_.batch, h, act_, c_.impl), {*x});
+    const int64_t vocab_shard = c_.vocab_parallel_head ? (m_.vocab + c_.tp - 1) / c_.tp : m_.vocab;
     OpVertex head = add(make_gemm("lm_head", c_.batch, vocab_shard, h, act_), {n});
-    if (c_.tp > 1) {
+    if (c_.tp > 1 && c_.vocab_parallel_head) {
       add(make_collective("lm_head.all_gather", CollectiveKind::AllGather, c_.tp,
                           static_cast<double>(c_.batch) * vocab_shard * gemm_output_bytes(act_), act_),
           {head});
@@ -71,7 +72,7 @@ class Builder {
     return op;
   }
 
-  OpVertex layer(int l, OpVertex x) {
+  OpVertex layer(int l, std::optional<OpVertex> x) {
     const int64_t h = m_.hidden;
     const auto& a = m_.attention;
     const int64_t tp = c_.tp;
@@ -79,14 +80,16 @@ class Builder {
     const int64_t q_len = c_.phase == Phase::Prefill ? c_.seq : 1;
     const int64_t kv_len = c_.phase == Phase::Prefill ? c_.seq : c_.context + 1;
 
-    OpVertex n1 = add(named(make_row_op("attn_norm", OpKind::RmsNorm, tokens_, h, act_), l), {x});
+    OpVertex n1 = add(named(make_rmsnorm("attn_norm", tokens_, h, act_, c_.impl), l), {x});
     OpVertex attn_out;
     if (a.kind == AttentionKind::GQA) {
       const int64_t kvh = std::max<int64_t>(1, a.kv_heads / tp);  // replicated when tp > kv_heads
       const int64_t d = a.head_dim;
       OpVertex qkv = add(named(make_gemm("qkv", tokens_, (heads + 2 * kvh) * d, h, act_), l), {n1});
-      OpVertex rope = add(named(make_row_op("rope", OpKind::Rope, tokens_, (heads + kvh) * d, act_), l), {qkv});
-      OpVertex kvw = add(named(make_kv_write("kv_write", tokens_, 2 * kvh * d, kv_), l), {rope});
+      OpVertex rope = add(named(make_rope("rope", tokens_, (heads + kvh) * d, 2, act_, c_.impl), l), {qkv});
+      Op kv_op = make_kv_write("kv_write", tokens_, 2 * kvh * d, kv_);
+      kv_op.kernels = c_.impl == Impl::TorchReference ? 2 : 1;  // k and v copied separately
+      OpVertex kvw = add(named(std::move(kv_op), l), {rope});
       AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, kvh, d, d, c_.phase == Phase::Prefill};
       OpVertex att = add(named(make_attention("attention", s, act_, kv_), l), {kvw});
       attn_out = add(named(make_gemm("o_proj", tokens_, h, heads * d, act_), l), {att});
@@ -99,7 +102,7 @@ class Builder {
                                           static_cast<double>(tokens_) * h * bytes_per_element(act_), act_), l),
                     {attn_out});
     OpVertex r1 = add(named(make_row_op("attn_residual", OpKind::Residual, tokens_, h, act_), l), {after_o, x});
-    OpVertex n2 = add(named(make_row_op("ffn_norm", OpKind::RmsNorm, tokens_, h, act_), l), {r1});
+    OpVertex n2 = add(named(make_rmsnorm("ffn_norm", tokens_, h, act_, c_.impl), l), {r1});
     OpVertex ffn_out;
     if (m_.is_moe_layer(l)) {
       const auto& moe = *m_.moe;
@@ -110,7 +113,7 @@ class Builder {
     } else {
       const int64_t inter = m_.ffn.intermediate / tp;
       OpVertex gu = add(named(make_gemm("gate_up", tokens_, 2 * inter, h, act_), l), {n2});
-      OpVertex act = add(named(make_row_op("swiglu", OpKind::Swiglu, tokens_, inter, act_), l), {gu});
+      OpVertex act = add(named(make_swiglu("swiglu", tokens_, inter, act_, c_.impl), l), {gu});
       ffn_out = add(named(make_gemm("down_proj", tokens_, h, inter, act_), l), {act});
     }
     OpVertex after_down = ffn_out;
@@ -131,14 +134,14 @@ class Builder {
     OpVertex q;
     if (a.q_lora_rank > 0) {
       OpVertex qa = add(named(make_gemm("q_a", tokens_, a.q_lora_rank, h, act_), l), {n1});
-      OpVertex qn = add(named(make_row_op("q_a_norm", OpKind::RmsNorm, tokens_, a.q_lora_rank, act_), l), {qa});
+      OpVertex qn = add(named(make_rmsnorm("q_a_norm", tokens_, a.q_lora_rank, act_, c_.impl), l), {qa});
       q = add(named(make_gemm("q_b", tokens_, heads * qk, a.q_lora_rank, act_), l), {qn});
     } else {
       q = add(named(make_gemm("q", tokens_, heads * qk, h, act_), l), {n1});
     }
     OpVertex kva = add(named(make_gemm("kv_a", tokens_, a.kv_lora_rank + a.qk_rope_head_dim, h, act_), l), {n1});
-    OpVertex kvn = add(named(make_row_op("kv_a_norm", OpKind::RmsNorm, tokens_, a.kv_lora_rank, act_), l), {kva});
-    OpVertex rope = add(named(make_row_op("rope", OpKind::Rope, tokens_, (heads + 1) * a.qk_rope_head_dim, act_), l),
+    OpVertex kvn = add(named(make_rmsnorm("kv_a_norm", tokens_, a.kv_lora_rank, act_, c_.impl), l), {kva});
+    OpVertex rope = add(named(make_rope("rope", tokens_, (heads + 1) * a.qk_rope_head_dim, 2, act_, c_.impl), l),
                         {q, kvn});
     OpVertex kvw =
         add(named(make_kv_write("kv_write", tokens_, a.kv_lora_rank + a.qk_rope_head_dim, kv_), l), {rope});

@@ -119,6 +119,7 @@ HardwareSpec HardwareSpec::from_reader(const YamlReader& root, const std::string
     pim->finish();
     h.pim = p;
   }
+  if (auto km = root.maybe("kernel_model")) h.kernel_model = read_kernel_params(*km);
   root.finish();
   return h;
 }

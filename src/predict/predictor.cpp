@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "headroom/core/error.hpp"
+#include "headroom/cost/analytical.hpp"
 
 namespace headroom {
 
@@ -26,6 +27,7 @@ std::optional<Fidelity> parse_fidelity(std::string_view s) {
 std::unique_ptr<CostModel> make_cost_model(Fidelity f, const HardwareSpec& hw) {
   switch (f) {
     case Fidelity::Roofline: return std::make_unique<RooflineCostModel>(hw);
+    case Fidelity::Analytical: return std::make_unique<AnalyticalCostModel>(hw);
     default: break;
   }
   throw UsageError(fmt::format("fidelity \"{}\" is not available yet", to_string(f)));
@@ -42,8 +44,18 @@ Predictor::HwEntry& Predictor::entry(const std::string& name) {
   return hw_.emplace(name, std::move(e)).first->second;
 }
 
-const HardwareSpec& Predictor::hardware(const std::string& name) { return *entry(name).spec; }
-const CostModel& Predictor::cost_model(const std::string& name) { return *entry(name).model; }
+const HardwareSpec& Predictor::hardware(const std::string& name) {
+  return fixed_spec_ ? *fixed_spec_ : *entry(name).spec;
+}
+const CostModel& Predictor::cost_model(const std::string& name) {
+  return fixed_model_ ? *fixed_model_ : *entry(name).model;
+}
+
+void Predictor::fix_hardware(const HardwareSpec& hw) {
+  fixed_model_.reset();
+  fixed_spec_ = std::make_unique<HardwareSpec>(hw);
+  fixed_model_ = make_cost_model(opts_.fidelity, *fixed_spec_);
+}
 
 const ModelSpec& Predictor::model(const std::string& name) {
   auto it = models_.find(name);
@@ -63,10 +75,11 @@ Prediction Predictor::predict(const json& rec, const std::string& where) {
   try {
     Case c = parse_case(rec, where);
     const std::string hw = hw_for(rec);
-    if (hw.empty()) throw InputError(fmt::format("{}: hw: missing (give \"hw\" in the record or --hw)", where));
+    if (hw.empty() && !fixed_model_) throw InputError(fmt::format("{}: hw: missing (give \"hw\" in the record or --hw)", where));
     const CostModel& cm = cost_model(hw);
     if (const Op* op = std::get_if<Op>(&c)) {
-      p.ms = cm.cost(*op).time.value() * 1e3;
+      const IssueMode mode = parse_issue(rec, where);
+      p.ms = issued_time(*op, cm.cost(*op), cm, mode).value() * 1e3;
     } else if (const ModelStepCase* m = std::get_if<ModelStepCase>(&c)) {
       StepGraph g = StepGraph::build(model(m->model), m->cfg);
       p.ms = evaluate_step(g, cm, m->cuda_graph).time.value() * 1e3;

@@ -106,6 +106,16 @@ class Fields {
 
 }  // namespace
 
+IssueMode parse_issue(const json& o, const std::string& where) {
+  auto it = o.find("issue");
+  if (it == o.end()) return IssueMode::Cuda;
+  const std::string s = it->is_string() ? it->get<std::string>() : it->dump();
+  if (s == "cuda") return IssueMode::Cuda;
+  if (s == "torch") return IssueMode::Torch;
+  if (s == "graph") return IssueMode::Graph;
+  throw InputError(fmt::format("{}: issue: expected \"cuda\", \"torch\" or \"graph\", got \"{}\"", where, s));
+}
+
 Case parse_case(const json& o, const std::string& where) {
   auto it = o.find("op");
   if (it == o.end()) throw InputError(fmt::format("{}: op: missing", where));
@@ -144,8 +154,25 @@ Case parse_case(const json& o, const std::string& where) {
     DType d = f.dtype();
     return make_attention("attention", s, d, d);
   }
-  if (op == "rmsnorm") return make_row_op("rmsnorm", OpKind::RmsNorm, f.pos_int("tokens"), f.pos_int("hidden"), f.dtype());
-  if (op == "swiglu") return make_row_op("swiglu", OpKind::Swiglu, f.pos_int("tokens"), f.pos_int("inter"), f.dtype());
+  if (op == "rmsnorm") {
+    Impl impl = Impl::Fused;
+    if (f.has("impl")) {
+      const std::string i = f.str("impl");
+      if (i == "torch-expr") impl = Impl::TorchReference;
+      else if (i == "F.rms_norm") impl = Impl::TorchFunctional;
+      else if (i != "fused") f.fail("impl", fmt::format("expected \"torch-expr\", \"F.rms_norm\" or \"fused\", got \"{}\"", i));
+    }
+    return make_rmsnorm("rmsnorm", f.pos_int("tokens"), f.pos_int("hidden"), f.dtype(), impl);
+  }
+  if (op == "swiglu") {
+    Impl impl = Impl::Fused;
+    if (f.has("impl")) {
+      const std::string i = f.str("impl");
+      if (i == "F.silu(a)*b") impl = Impl::TorchReference;
+      else if (i != "fused") f.fail("impl", fmt::format("expected \"F.silu(a)*b\" or \"fused\", got \"{}\"", i));
+    }
+    return make_swiglu("swiglu", f.pos_int("tokens"), f.pos_int("inter"), f.dtype(), impl);
+  }
   if (op == "moe_ffn") {
     MoeShape s;
     s.experts = f.pos_int("experts");
@@ -180,6 +207,11 @@ Case parse_case(const json& o, const std::string& where) {
     if (f.has("layers")) m.cfg.layers = f.pos_int("layers");
     if (f.has("dtype")) m.cfg.act_dtype = f.dtype();
     m.cuda_graph = f.boolean("cuda_graph", false);
+    // The reference workload (docs/trace-format.md) starts from hidden states and replicates the
+    // lm-head on every tensor-parallel rank.
+    m.cfg.embedding = false;
+    m.cfg.vocab_parallel_head = false;
+    m.cfg.impl = Impl::TorchReference;
     return m;
   }
   if (op == "idle") return IdleCase{};

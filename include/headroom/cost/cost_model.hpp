@@ -26,6 +26,11 @@ struct OpCost {
   Bound bound = Bound::Memory;
 };
 
+// How kernels reach the GPU: from C++ (CUDA runtime, cuBLASLt), from eager PyTorch, or as the
+// nodes of a replayed CUDA graph. Decides the CPU time per kernel.
+enum class IssueMode { Cuda, Torch, Graph };
+std::string_view to_string(IssueMode m);
+
 // The clocks a prediction is made at. A power model lowers sm_clock under a cap and asks again.
 struct OperatingPoint {
   Hertz sm_clock;   // 0 = the hardware's boost clock
@@ -42,6 +47,9 @@ class CostModel {
   [[nodiscard]] virtual OpCost cost(const Op& op) const = 0;
   // CPU time to issue one kernel: from eager PyTorch, or as a node of a replayed CUDA graph.
   [[nodiscard]] virtual Seconds host_issue_time(bool cuda_graph) const = 0;
+  [[nodiscard]] virtual Seconds host_issue_time(IssueMode mode) const {
+    return host_issue_time(mode == IssueMode::Graph);
+  }
 };
 
 // The datasheet roofline: max(FLOPs / peak, bytes / HBM bandwidth, wire bytes / link bandwidth).
@@ -73,6 +81,10 @@ struct StepCost {
   Seconds time;             // predicted step time
   Seconds by_bound[4];      // GPU time per Bound
 };
+
+// Time of one op as measured back to back from the host: the GPU's time, unless issuing its
+// kernels takes the CPU longer.
+Seconds issued_time(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode);
 
 // Composes a step from per-op costs on one stream: the GPU runs kernels back to back unless the
 // CPU cannot issue them fast enough (eager execution), so time = max(gpu, host) with a ramp term

@@ -92,6 +92,7 @@ struct Op {
   OpKind kind = OpKind::Gemm;
   DType dtype = DType::BF16;
   int layer = -1;  // -1: outside the layer stack
+  int kernels = 1; // kernel launches of the implementation (eager PyTorch splits some ops)
   OpShape shape;
   // Accounting (filled by the make_* functions): arithmetic, bytes to/from device memory with
   // each input read once and each output written once, and bytes each GPU sends on the fabric.
@@ -111,12 +112,23 @@ struct Op {
   [[nodiscard]] const S& as() const { return std::get<S>(shape); }
 };
 
+// How an op is implemented, where it changes kernels and bytes. Fused: one kernel that reads
+// its inputs and writes its outputs once. TorchReference: the plain eager PyTorch expressions of
+// the reference model step (traces/harness/torch/model.py), whose kernel counts and
+// intermediate tensors are counted in src/graph/op.cpp next to each expression.
+// TorchFunctional: torch.nn.functional's own op (F.rms_norm: a row reduction, then the scale).
+enum class Impl { Fused, TorchReference, TorchFunctional };
+
 // Factories: each fills the shape and the accounting. `act` is the activation dtype; weights
 // use `w` (default: same as act).
 Op make_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType dtype, int64_t batch = 1);
 Op make_attention(std::string name, const AttentionShape& s, DType dtype, DType kv_dtype);
 Op make_row_op(std::string name, OpKind kind, int64_t rows, int64_t width, DType dtype);
 Op make_kv_write(std::string name, int64_t tokens, int64_t width, DType kv_dtype);
+Op make_rmsnorm(std::string name, int64_t rows, int64_t width, DType dtype, Impl impl);
+Op make_swiglu(std::string name, int64_t rows, int64_t inter, DType dtype, Impl impl);
+// RoPE on `tensors` tensors (q and k: 2) of rows x width elements in total.
+Op make_rope(std::string name, int64_t rows, int64_t width, int tensors, DType dtype, Impl impl);
 Op make_moe_experts(std::string name, MoeShape s, DType dtype);
 Op make_moe_router(std::string name, int64_t tokens, int64_t hidden, int64_t experts, DType dtype);
 Op make_collective(std::string name, CollectiveKind kind, int64_t gpus, double bytes, DType dtype);

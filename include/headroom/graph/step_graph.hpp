@@ -23,6 +23,11 @@ struct StepConfig {
   std::optional<DType> act_dtype;  // default: the model's dtype
   std::optional<DType> kv_dtype;   // default: act dtype
   double moe_experts_touched = 0;  // 0: expected value under uniform routing
+  // Implementation of the elementwise ops: the plain eager PyTorch reference (the default, as
+  // measured in traces/) or fused kernels.
+  Impl impl = Impl::TorchReference;
+  bool embedding = true;          // include the token-embedding gather (the reference starts from hidden states)
+  bool vocab_parallel_head = true;  // tp > 1: lm-head split by vocabulary + all-gather; false: replicated
 };
 
 using OpGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Op>;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "headroom/core/dtype.hpp"
+#include "headroom/hw/kernel_params.hpp"
 #include "headroom/units/units.hpp"
 
 namespace headroom {
@@ -89,6 +90,8 @@ struct HardwareSpec {
   PcieSpec pcie;
   PowerSpec power;
   std::optional<PimSpec> pim;
+  // Calibrated parameters of the analytical kernel model; absent = uncalibrated (neutral defaults).
+  std::optional<KernelParams> kernel_model;
 
   // The datasheet's dense matrix rate for dtype; FP32 without a matrix entry uses vector_fp32.
   // nullopt when the part has no unit for it (fp8 on A100, fp4 on H200).

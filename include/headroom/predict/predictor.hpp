@@ -38,6 +38,9 @@ std::unique_ptr<CostModel> make_cost_model(Fidelity f, const HardwareSpec& hw);
 class Predictor {
  public:
   explicit Predictor(PredictorOptions opts = {});
+  // Predict every record on this hardware (ignoring "hw" and --hw); used by calibration to try
+  // parameter sets. Replaces the fixed spec and its cost model on each call.
+  void fix_hardware(const HardwareSpec& hw);
   // Never throws for a bad record: the reason goes into Prediction::error.
   Prediction predict(const nlohmann::ordered_json& record, const std::string& where);
   // The record plus "predicted": {...} or "error": "...".
@@ -59,6 +62,8 @@ class Predictor {
   PredictorOptions opts_;
   std::map<std::string, HwEntry> hw_;
   std::map<std::string, ModelSpec> models_;
+  std::unique_ptr<HardwareSpec> fixed_spec_;
+  std::unique_ptr<CostModel> fixed_model_;
 };
 
 }  // namespace headroom

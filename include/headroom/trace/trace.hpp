@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "headroom/cost/cost_model.hpp"
 #include "headroom/graph/op.hpp"
 #include "headroom/graph/step_graph.hpp"
 
@@ -39,6 +40,9 @@ using Case = std::variant<Op, ModelStepCase, IdleCase>;
 // Turns one record into a case. Missing or mistyped fields and unknown ops throw InputError
 // "where: key: what was expected, what was found".
 Case parse_case(const nlohmann::ordered_json& obj, const std::string& where);
+
+// How the record's kernels were issued ("issue" field; default "cuda": from C++).
+IssueMode parse_issue(const nlohmann::ordered_json& obj, const std::string& where);
 
 // The family a record is scored under: "gemm", "attention.prefill", "copy", ...
 std::string op_family(const nlohmann::ordered_json& obj);

@@ -1,0 +1,70 @@
+#pragma once
+// Parameters of the analytical kernel model (cost/analytical.cpp), stored in a hardware file's
+// optional `kernel_model:` section and fitted by `headroom calibrate`. Each parameter is listed
+// once in kernel_param_table() with its unit, meaning, bounds and neutral default; the table
+// drives YAML parsing, writing, `describe` and the fit, so nothing is a hidden constant.
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "headroom/core/dtype.hpp"
+#include "headroom/units/units.hpp"
+
+namespace headroom {
+
+class YamlReader;
+
+struct KernelParams {
+  // Fixed costs (seconds).
+  double kernel_overhead = 0;   // GPU time per kernel beyond its work: launch, ramp-up, tail drain
+  double launch_latency = 0;    // launch + synchronize round trip of one empty kernel
+  double host_issue_cuda = 0;   // CPU time per kernel issued from C++ (CUDA runtime, cuBLASLt)
+  double host_issue_torch = 0;  // CPU time per kernel issued by eager PyTorch
+  double host_issue_graph = 0;  // per kernel node of a replayed CUDA graph
+  // Memory system.
+  double hbm_read_efficiency = 1;   // fraction of datasheet HBM bandwidth reached by read streams
+  double hbm_write_efficiency = 1;  // ... by write streams
+  double l2_bandwidth_ratio = 1;    // L2-resident bandwidth as a multiple of datasheet HBM bandwidth
+  // GEMM.
+  std::array<double, 8> gemm_efficiency{1, 1, 1, 1, 1, 1, 1, 1};  // per DType: main-loop fraction of peak
+  double gemm_tile_128x128 = 1;  // efficiency of a 128x128 tile relative to 128x256
+  double gemm_tile_64x128 = 1;   // ... of a 64x128 tile
+  double gemm_wave_overhead = 0; // seconds per wave: prologue (pipeline fill) and epilogue (store C)
+  double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
+  // Attention (FlashAttention-2 style kernels).
+  double attn_prefill_efficiency = 1;  // fraction of the dense matrix peak in the main loop
+  double attn_block_overhead = 0;      // seconds per (query block, head) work item
+  double attn_decode_bw_efficiency = 1;  // fraction of HBM read bandwidth streaming the KV cache
+  // Collectives (NCCL over the scale-up fabric).
+  double collective_latency = 0;        // seconds per collective step (per hop of the algorithm)
+  double collective_bw_efficiency = 1;  // fraction of per-direction link bandwidth reached
+
+  // Provenance written by `headroom calibrate`.
+  std::string fitted_on;
+  std::string fitted_date;
+  int fit_cases = 0;
+  int holdout_cases = 0;
+  double holdout_mape = 0;
+  double train_mape = 0;
+
+  [[nodiscard]] double gemm_eff(DType d) const { return gemm_efficiency[static_cast<size_t>(d)]; }
+};
+
+struct KernelParamInfo {
+  std::string name;     // YAML key (gemm_efficiency.bf16 for the per-dtype entries)
+  bool is_time;         // written as a time ("2.1 us"); otherwise a plain number
+  double lower, upper;  // bounds the fit respects
+  const char* doc;
+  double& (*ref)(KernelParams&);
+};
+
+// Every fitted parameter, in a fixed order (the fit's parameter vector).
+const std::vector<KernelParamInfo>& kernel_param_table();
+
+// Parses a `kernel_model:` section (unknown keys are errors; absent keys keep neutral defaults).
+KernelParams read_kernel_params(const YamlReader& r);
+// The section as YAML text (two-space indented under "kernel_model:"), with a comment per key.
+std::string kernel_params_yaml(const KernelParams& p);
+
+}  // namespace headroom

@@ -1,0 +1,238 @@
+#include "headroom/cost/analytical.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "headroom/core/error.hpp"
+
+namespace headroom {
+
+namespace {
+
+struct Tile {
+  int m, n;
+  double KernelParams::*rel;  // relative efficiency parameter (nullptr = 1)
+};
+// CUTLASS/cuBLAS-style Hopper tile shapes (CTA tile M x N), largest first.
+constexpr Tile kTiles[] = {{128, 256, nullptr}, {256, 128, nullptr}, {128, 128, &KernelParams::gemm_tile_128x128},
+                           {64, 128, &KernelParams::gemm_tile_64x128}, {128, 64, &KernelParams::gemm_tile_64x128}};
+
+constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+KernelParams neutral_params() { return KernelParams{}; }
+
+}  // namespace
+
+AnalyticalCostModel::AnalyticalCostModel(const HardwareSpec& hw, OperatingPoint at)
+    : AnalyticalCostModel(hw, hw.kernel_model.value_or(neutral_params()), at) {}
+
+AnalyticalCostModel::AnalyticalCostModel(const HardwareSpec& hw, const KernelParams& params, OperatingPoint at)
+    : hw_(hw), p_(params) {
+  if (at.sm_clock.value() > 0) sm_scale_ = at.sm_clock / hw.compute.clocks.boost;
+  if (at.mem_clock.value() > 0 && hw.hbm.clock) mem_scale_ = at.mem_clock / *hw.hbm.clock;
+  const double bw = hw.hbm.bandwidth.value() * mem_scale_;
+  bw_read_ = bw * p_.hbm_read_efficiency;
+  bw_write_ = bw * p_.hbm_write_efficiency;
+  // The L2 runs in the SM clock domain.
+  bw_l2_ = hw.hbm.bandwidth.value() * p_.l2_bandwidth_ratio * sm_scale_;
+  l2_bytes_ = hw.l2.capacity.value();
+  sms_ = hw.compute.sm_count;
+}
+
+Seconds AnalyticalCostModel::host_issue_time(bool cuda_graph) const {
+  return host_issue_time(cuda_graph ? IssueMode::Graph : IssueMode::Torch);
+}
+
+Seconds AnalyticalCostModel::host_issue_time(IssueMode mode) const {
+  switch (mode) {
+    case IssueMode::Cuda: return Seconds(p_.host_issue_cuda);
+    case IssueMode::Torch: return Seconds(p_.host_issue_torch);
+    case IssueMode::Graph: return Seconds(p_.host_issue_graph);
+  }
+  return Seconds(0);
+}
+
+Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2) const {
+  // Data already in L2 (a working set below its capacity, just written or reused) streams at the
+  // L2 rate; everything else at the achievable HBM read and write rates.
+  if (warm_l2 && r + w <= l2_bytes_) return Seconds((r + w) / bw_l2_);
+  return Seconds(r / bw_read_ + w / bw_write_);
+}
+
+OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d) const {
+  auto rate = hw_.peak_rate(d);
+  if (!rate) throw InputError(fmt::format("{} has no {} matrix unit", hw_.name, to_string(d)));
+  const double peak_sm = rate->value() * sm_scale_ * p_.gemm_eff(d) / sms_;
+  const double e = bytes_per_element(d);
+  const double out_e = gemm_output_bytes(d);
+  const double b = static_cast<double>(batch);
+  OpCost best;
+  best.time = Seconds(1e30);
+  for (const Tile& t : kTiles) {
+    const double rel = t.rel ? p_.*(t.rel) : 1.0;
+    const int64_t tiles = ceil_div(m, t.m) * ceil_div(n, t.n) * batch;
+    // Split-K when the tiles cannot fill the SMs and k is long enough to share (>= 256 per split).
+    int64_t splits = 1;
+    if (tiles < sms_) splits = std::clamp<int64_t>(sms_ / tiles, 1, std::max<int64_t>(1, k / 256));
+    const int64_t ctas = tiles * splits;
+    const double waves = static_cast<double>(ceil_div(ctas, sms_));
+    const double k_cta = static_cast<double>(ceil_div(k, splits));
+    const double t_cta = 2.0 * t.m * t.n * k_cta / (peak_sm * rel);
+    const double t_c = waves * (t_cta + p_.gemm_wave_overhead);
+    double rd = b * (static_cast<double>(m) * k + static_cast<double>(n) * k) * e;
+    double wr = b * static_cast<double>(m) * n * out_e;
+    if (splits > 1) {  // fp32 partial tiles written, then read back by the reduction
+      rd += b * static_cast<double>(m) * n * 4.0 * splits;
+      wr += b * static_cast<double>(m) * n * 4.0 * splits;
+    }
+    const double fill = std::min(1.0, static_cast<double>(ctas) / (sms_ * p_.gemm_stream_ctas));
+    const double t_m = rd / (bw_read_ * fill) + wr / (bw_write_ * fill);
+    const double over = p_.kernel_overhead * (splits > 1 ? 2.0 : 1.0);
+    const double total = std::max(t_c, t_m) + over;
+    if (total < best.time.value()) {
+      best.compute = Seconds(t_c);
+      best.memory = Seconds(t_m);
+      best.overhead = Seconds(over);
+      best.time = Seconds(total);
+      best.bound = t_c >= t_m ? Bound::Compute : Bound::Memory;
+    }
+  }
+  return best;
+}
+
+OpCost AnalyticalCostModel::attention(const Op& op) const {
+  const auto& s = op.as<AttentionShape>();
+  OpCost c;
+  auto rate = hw_.peak_rate(op.dtype);
+  if (!rate) throw InputError(fmt::format("{} has no {} matrix unit", hw_.name, to_string(op.dtype)));
+  constexpr int64_t kBlockQ = 128;  // FlashAttention-2 query block
+  if (s.phase == Phase::Prefill || s.q_len > 1) {
+    const double items = static_cast<double>(s.batch * s.heads * ceil_div(s.q_len, kBlockQ));
+    const double waves = std::ceil(items / sms_);
+    // Work spreads over waves; the last wave may be partly empty.
+    const double quant = waves / (items / sms_);
+    c.compute = Seconds(op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency) * quant);
+    c.overhead = Seconds(waves * p_.attn_block_overhead + p_.kernel_overhead);
+    c.memory = stream(op.bytes_read.value(), op.bytes_written.value(), false);
+  } else {
+    // Decode: one query per sequence; the kernel streams the KV cache (split over SMs, then a
+    // combine kernel when split).
+    const double items = static_cast<double>(s.batch * s.heads);
+    const double waves = std::ceil(items / sms_);
+    c.memory = Seconds(op.bytes_read.value() / (bw_read_ * p_.attn_decode_bw_efficiency) +
+                       op.bytes_written.value() / bw_write_);
+    c.compute = Seconds(op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency));
+    c.overhead = Seconds(waves * p_.attn_block_overhead + p_.kernel_overhead);
+  }
+  c.time = std::max(c.compute, c.memory) + c.overhead;
+  c.bound = c.compute >= c.memory ? Bound::Compute : Bound::Memory;
+  return c;
+}
+
+OpCost AnalyticalCostModel::moe(const Op& op) const {
+  const auto& s = op.as<MoeShape>();
+  // Routed experts: each touched expert runs gate-up, swiglu and down on its share of the
+  // token copies; shared experts run on every token.
+  const double touched = std::max(1.0, s.experts_touched);
+  const int64_t per_expert = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(s.tokens * s.top_k / touched)));
+  const int64_t groups = static_cast<int64_t>(std::ceil(touched));
+  OpCost c;
+  auto add = [&](const OpCost& x, double times) {
+    c.compute += x.compute * times;
+    c.memory += x.memory * times;
+    c.overhead += x.overhead * times;
+    c.time += x.time * times;
+  };
+  const double e = bytes_per_element(op.dtype);
+  if (s.grouped) {
+    add(gemm(per_expert, 2 * s.inter, s.hidden, groups, op.dtype), 1);
+    add(gemm(per_expert, s.hidden, s.inter, groups, op.dtype), 1);
+  } else {
+    add(gemm(per_expert, 2 * s.inter, s.hidden, 1, op.dtype), static_cast<double>(groups));
+    add(gemm(per_expert, s.hidden, s.inter, 1, op.dtype), static_cast<double>(groups));
+  }
+  if (s.shared_experts > 0) {
+    add(gemm(s.tokens, 2 * s.inter * s.shared_experts, s.hidden, 1, op.dtype), 1);
+    add(gemm(s.tokens, s.hidden, s.inter * s.shared_experts, 1, op.dtype), 1);
+  }
+  // Gather, activation and weighted scatter of the routed copies: elementwise streams.
+  const double copies = static_cast<double>(s.tokens) * s.top_k;
+  const Seconds act = stream(copies * (2.0 * s.hidden + 3.0 * s.inter) * e, copies * (2.0 * s.hidden + s.inter) * e, true);
+  const double extra_kernels = std::max(0, op.kernels - (s.grouped ? 2 : 2 * static_cast<int>(groups)));
+  c.memory += act;
+  c.overhead += Seconds(extra_kernels * p_.kernel_overhead);
+  c.time += act + Seconds(extra_kernels * p_.kernel_overhead);
+  c.bound = c.compute >= c.memory ? Bound::Compute : Bound::Memory;
+  return c;
+}
+
+OpCost AnalyticalCostModel::collective(const Op& op) const {
+  const auto& s = op.as<CollectiveShape>();
+  OpCost c;
+  if (s.gpus <= 1) {
+    c.overhead = Seconds(p_.kernel_overhead);
+    c.time = c.overhead;
+    c.bound = Bound::Overhead;
+    return c;
+  }
+  const double g = static_cast<double>(s.gpus);
+  // Ring algorithms: all-reduce takes 2(g-1) steps, the others g-1.
+  const double steps = s.kind == CollectiveKind::AllReduce ? 2.0 * (g - 1) : g - 1;
+  c.comm = Seconds(op.wire_bytes.value() / (fabric_bandwidth(hw_).value() * p_.collective_bw_efficiency));
+  c.overhead = Seconds(steps * p_.collective_latency + p_.kernel_overhead);
+  c.time = c.comm + c.overhead;
+  c.bound = c.comm >= c.overhead ? Bound::Communication : Bound::Overhead;
+  return c;
+}
+
+OpCost AnalyticalCostModel::cost(const Op& op) const {
+  switch (op.kind) {
+    case OpKind::Gemm:
+    case OpKind::MoeRouter: {
+      const auto& g = op.as<GemmShape>();
+      if (op.dtype == DType::FP32 || op.dtype == DType::TF32 || hw_.peak_rate(op.dtype)) {
+        OpCost c = gemm(g.m, g.n, g.k, g.batch, op.dtype);
+        if (op.kind == OpKind::MoeRouter) {  // softmax + top-k kernels after the router GEMM
+          const Seconds extra = Seconds(p_.kernel_overhead * std::max(0, op.kernels - 1));
+          c.overhead += extra;
+          c.time += extra;
+        }
+        return c;
+      }
+      return gemm(g.m, g.n, g.k, g.batch, op.dtype);  // throws the missing-unit error
+    }
+    case OpKind::Attention: return attention(op);
+    case OpKind::MoeExperts: return moe(op);
+    case OpKind::Collective: return collective(op);
+    case OpKind::Launch: {
+      OpCost c;
+      const bool gap = op.as<LaunchShape>().back_to_back;
+      c.overhead = Seconds(gap ? p_.kernel_overhead : p_.launch_latency);
+      c.time = c.overhead;
+      c.bound = Bound::Overhead;
+      return c;
+    }
+    default: {
+      // Streaming kernels: copies, fills, reductions, norms, activations, residuals, RoPE, KV
+      // writes, embedding gathers. Compute is negligible next to their bytes.
+      OpCost c;
+      bool warm = false;
+      if (const auto* st = std::get_if<StreamShape>(&op.shape)) warm = st->warm_l2;
+      if (op.kind == OpKind::RmsNorm || op.kind == OpKind::Swiglu || op.kind == OpKind::Residual ||
+          op.kind == OpKind::Rope) {
+        warm = true;  // activations just written by the previous kernel
+      }
+      c.memory = stream(op.bytes_read.value(), op.bytes_written.value(), warm);
+      c.compute = Seconds(op.flops.value() / (hw_.compute.vector_fp32.value() * sm_scale_));
+      c.overhead = Seconds(p_.kernel_overhead * op.kernels);
+      c.time = std::max(c.memory, c.compute) + c.overhead;
+      c.bound = c.compute > c.memory ? Bound::Compute : Bound::Memory;
+      if (c.overhead > std::max(c.memory, c.compute)) c.bound = Bound::Overhead;
+      return c;
+    }
+  }
+}
+
+}  // namespace headroom

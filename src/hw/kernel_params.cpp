@@ -1,0 +1,121 @@
+#include "headroom/hw/kernel_params.hpp"
+
+#include <fmt/format.h>
+
+#include "headroom/core/yaml_reader.hpp"
+
+namespace headroom {
+
+namespace {
+template <size_t I>
+double& eff(KernelParams& p) { return p.gemm_efficiency[I]; }
+constexpr size_t idx(DType d) { return static_cast<size_t>(d); }
+}  // namespace
+
+const std::vector<KernelParamInfo>& kernel_param_table() {
+  static const std::vector<KernelParamInfo> t{
+      {"kernel_overhead", true, 0, 50e-6, "GPU time per kernel beyond its work (launch, ramp-up, tail drain)",
+       [](KernelParams& p) -> double& { return p.kernel_overhead; }},
+      {"launch_latency", true, 0, 100e-6, "launch + synchronize round trip of one empty kernel",
+       [](KernelParams& p) -> double& { return p.launch_latency; }},
+      {"host_issue_cuda", true, 0, 50e-6, "CPU time per kernel issued from C++ (CUDA runtime, cuBLASLt)",
+       [](KernelParams& p) -> double& { return p.host_issue_cuda; }},
+      {"host_issue_torch", true, 0, 100e-6, "CPU time per kernel issued by eager PyTorch",
+       [](KernelParams& p) -> double& { return p.host_issue_torch; }},
+      {"host_issue_graph", true, 0, 20e-6, "CPU/GPU time per kernel node of a replayed CUDA graph",
+       [](KernelParams& p) -> double& { return p.host_issue_graph; }},
+      {"hbm_read_efficiency", false, 0.3, 1.0, "fraction of datasheet HBM bandwidth reached by read streams",
+       [](KernelParams& p) -> double& { return p.hbm_read_efficiency; }},
+      {"hbm_write_efficiency", false, 0.3, 1.0, "fraction of datasheet HBM bandwidth reached by write streams",
+       [](KernelParams& p) -> double& { return p.hbm_write_efficiency; }},
+      {"l2_bandwidth_ratio", false, 0.5, 10.0, "L2-resident bandwidth as a multiple of datasheet HBM bandwidth",
+       [](KernelParams& p) -> double& { return p.l2_bandwidth_ratio; }},
+      {"gemm_efficiency.bf16", false, 0.1, 1.0, "bf16 GEMM main-loop fraction of the dense peak (128x256 tile)", eff<idx(DType::BF16)>},
+      {"gemm_efficiency.fp16", false, 0.1, 1.0, "fp16 GEMM main-loop fraction of the dense peak", eff<idx(DType::FP16)>},
+      {"gemm_efficiency.fp8", false, 0.1, 1.0, "fp8 GEMM main-loop fraction of the dense peak", eff<idx(DType::FP8)>},
+      {"gemm_efficiency.tf32", false, 0.1, 1.0, "tf32 GEMM main-loop fraction of the dense peak", eff<idx(DType::TF32)>},
+      {"gemm_efficiency.fp32", false, 0.1, 1.0, "fp32 (no tensor cores) GEMM fraction of the vector peak", eff<idx(DType::FP32)>},
+      {"gemm_tile_128x128", false, 0.3, 1.0, "efficiency of a 128x128 GEMM tile relative to 128x256",
+       [](KernelParams& p) -> double& { return p.gemm_tile_128x128; }},
+      {"gemm_tile_64x128", false, 0.2, 1.0, "efficiency of a 64x128 GEMM tile relative to 128x256",
+       [](KernelParams& p) -> double& { return p.gemm_tile_64x128; }},
+      {"gemm_wave_overhead", true, 0, 50e-6, "GEMM time per wave of tiles: pipeline fill and epilogue",
+       [](KernelParams& p) -> double& { return p.gemm_wave_overhead; }},
+      {"gemm_stream_ctas", false, 0.05, 8.0, "CTAs per SM a GEMM needs in flight to reach full HBM bandwidth",
+       [](KernelParams& p) -> double& { return p.gemm_stream_ctas; }},
+      {"attn_prefill_efficiency", false, 0.05, 1.0, "flash-attention prefill main-loop fraction of the dense peak",
+       [](KernelParams& p) -> double& { return p.attn_prefill_efficiency; }},
+      {"attn_block_overhead", true, 0, 50e-6, "flash-attention time per (query block, head) work item",
+       [](KernelParams& p) -> double& { return p.attn_block_overhead; }},
+      {"attn_decode_bw_efficiency", false, 0.1, 1.0, "decode attention: fraction of HBM read bandwidth on the KV cache",
+       [](KernelParams& p) -> double& { return p.attn_decode_bw_efficiency; }},
+      {"collective_latency", true, 0, 500e-6, "collective time per algorithm step (hop)",
+       [](KernelParams& p) -> double& { return p.collective_latency; }},
+      {"collective_bw_efficiency", false, 0.05, 1.0, "fraction of per-direction link bandwidth NCCL reaches",
+       [](KernelParams& p) -> double& { return p.collective_bw_efficiency; }},
+  };
+  return t;
+}
+
+KernelParams read_kernel_params(const YamlReader& r) {
+  KernelParams p;
+  // Nested groups are read once, so that finish() sees every key the loop used.
+  std::optional<YamlReader> gemm = r.maybe("gemm_efficiency");
+  for (const auto& info : kernel_param_table()) {
+    const auto dot = info.name.find('.');
+    std::optional<YamlReader> node;
+    if (dot == std::string::npos) {
+      node = r.maybe(info.name);
+    } else if (gemm) {
+      node = gemm->maybe(info.name.substr(dot + 1));
+    }
+    if (!node) continue;
+    double v = info.is_time ? node->quantity(Dim::Seconds) : node->number();
+    if (v < info.lower || v > info.upper)
+      node->fail(fmt::format("must lie in [{}, {}], got {}", info.lower, info.upper, node->str()));
+    info.ref(p) = v;
+  }
+  if (gemm) gemm->finish();
+  if (auto f = r.maybe("fitted")) {
+    p.fitted_on = f->string("trace");
+    p.fitted_date = f->string("date");
+    p.fit_cases = static_cast<int>(f->nonnegative_int("fit_cases"));
+    p.holdout_cases = static_cast<int>(f->nonnegative_int("holdout_cases"));
+    p.train_mape = f->at("train_mape").number();
+    p.holdout_mape = f->at("holdout_mape").number();
+    f->finish();
+  }
+  r.finish();
+  return p;
+}
+
+std::string kernel_params_yaml(const KernelParams& p) {
+  std::string out = "kernel_model:\n";
+  if (!p.fitted_on.empty()) {
+    out += "  fitted:             # written by headroom calibrate; errors are mean absolute percentage\n";
+    out += fmt::format("    trace: \"{}\"\n    date: \"{}\"\n    fit_cases: {}\n    holdout_cases: {}\n", p.fitted_on,
+                       p.fitted_date, p.fit_cases, p.holdout_cases);
+    out += fmt::format("    train_mape: {:.4f}\n    holdout_mape: {:.4f}\n", p.train_mape, p.holdout_mape);
+  }
+  bool in_gemm = false;
+  KernelParams copy = p;
+  for (const auto& info : kernel_param_table()) {
+    const double v = info.ref(copy);
+    const std::string val = info.is_time ? fmt::format("\"{:.4g} us\"", v * 1e6) : fmt::format("{:.4g}", v);
+    const auto dot = info.name.find('.');
+    if (dot != std::string::npos) {
+      if (!in_gemm) out += fmt::format("  {}:\n", info.name.substr(0, dot));
+      in_gemm = true;
+      out += fmt::format("    {}: {}{}# {}\n", info.name.substr(dot + 1), val,
+                         std::string(std::max<int>(1, 18 - static_cast<int>(info.name.size() - dot + val.size())), ' '),
+                         info.doc);
+    } else {
+      in_gemm = false;
+      out += fmt::format("  {}: {}{}# {}\n", info.name, val,
+                         std::string(std::max<int>(1, 30 - static_cast<int>(info.name.size() + val.size())), ' '), info.doc);
+    }
+  }
+  return out;
+}
+
+}  // namespace headroom
