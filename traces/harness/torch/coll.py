@@ -82,7 +82,7 @@ def check(op, g, grp, rank):
 def worker(rank, world, port, path, counts):
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=120), device_id=torch.device("cuda", rank))
+                            timeout=datetime.timedelta(seconds=600), device_id=torch.device("cuda", rank))
     groups = {g: dist.new_group(list(range(g))) for g in counts}
     out = Out(path, "coll.py") if rank == 0 else None
     sizes = SIZES if not QUICK else [8 << 10, 4 * MiB, 64 * MiB]

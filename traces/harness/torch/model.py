@@ -175,8 +175,9 @@ class Model:
         return F.linear(h, self.lm_head)
 
 
-def capture_graph(fn, warmup=2):
-    """Capture fn() (no args) in a CUDA graph; returns (graph, static output)."""
+def capture_graph(fn, warmup=2, capture_error_mode="global"):
+    """Capture fn() (no args) in a CUDA graph; returns (graph, static output).
+    Use capture_error_mode='thread_local' when other threads (NCCL watchdog) run CUDA calls."""
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
@@ -185,7 +186,7 @@ def capture_graph(fn, warmup=2):
     torch.cuda.current_stream().wait_stream(s)
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
+    with torch.cuda.graph(g, capture_error_mode=capture_error_mode):
         out = fn()
     torch.cuda.synchronize()
     return g, out
