@@ -1,0 +1,97 @@
+// predict(): the path behind `headroom predict`, one record (a dict) at a time through
+// Predictor::annotate; each result is the record plus "predicted" or "error".
+#include <fmt/format.h>
+#include <pybind11/stl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "bindings.hpp"
+#include "headroom/core/error.hpp"
+#include "headroom/predict/predictor.hpp"
+#include "headroom/trace/trace.hpp"
+
+namespace headroom::py_bind {
+
+namespace {
+
+// A validated dict written to a temporary YAML file, because Predictor loads hardware by name or
+// path only; removed when the call ends.
+class TempHardwareFile {
+ public:
+  explicit TempHardwareFile(const std::string& yaml) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "headroom-hw-XXXXXX.yaml").string();
+    int fd = mkstemps(tmpl.data(), 5);
+    if (fd < 0) throw Error(fmt::format("cannot create a temporary file {}", tmpl));
+    close(fd);
+    path_ = tmpl;
+    std::ofstream(path_) << yaml;
+  }
+  ~TempHardwareFile() { std::remove(path_.c_str()); }
+  TempHardwareFile(const TempHardwareFile&) = delete;
+  TempHardwareFile& operator=(const TempHardwareFile&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+void bind_predict(py::module_& m) {
+  m.def(
+      "read_trace",
+      [](py::object path) {
+        Trace t = read_trace_file(py::module_::import("os").attr("fspath")(path).cast<std::string>());
+        py::list out;
+        for (const auto& r : t.records) out.append(from_json(r.obj));
+        return out;
+      },
+      py::arg("path"), redirect_output(),
+      "The records of a JSON Lines trace as dicts (blank and '#' lines skipped); a malformed line raises "
+      "headroom.InputError naming it.");
+
+  m.def(
+      "predict",
+      [](py::iterable records, py::object hw, const std::string& fidelity) {
+        PredictorOptions opts;
+        auto f = parse_fidelity(fidelity);
+        if (!f) throw UsageError(fmt::format("fidelity: expected roofline, analytical or cycle, got \"{}\"", fidelity));
+        opts.fidelity = *f;
+        std::optional<TempHardwareFile> tmp;
+        if (py::isinstance<py::dict>(hw)) {
+          const std::string yaml = to_yaml_text(hw);
+          (void)HardwareSpec::from_yaml_string(yaml, "<dict>");  // errors name "<dict>", not the temporary file
+          tmp.emplace(yaml);
+          opts.hw = tmp->path();
+        } else if (py::isinstance<HardwareSpec>(hw)) {
+          const auto& spec = hw.cast<const HardwareSpec&>();
+          if (spec.file.empty())
+            throw UsageError("predict: hw is a HardwareSpec built from a dict; pass the dict itself, a name or a path");
+          opts.hw = spec.file;
+        } else if (!hw.is_none()) {
+          opts.hw = py::module_::import("os").attr("fspath")(hw).cast<std::string>();
+          (void)resolve_hw_path(opts.hw);  // a bad hw is an error once, not once per record
+        }
+        Predictor pred(opts);
+        py::list out;
+        size_t i = 0;
+        for (py::handle rec : records) {
+          const std::string where = fmt::format("records[{}]", i++);
+          if (!py::isinstance<py::dict>(rec))
+            throw InputError(fmt::format("{}: expected a dict, got {}", where,
+                                         std::string(py::str(py::type::handle_of(rec).attr("__name__")))));
+          out.append(from_json(pred.annotate(to_json(rec), where)));
+        }
+        return out;
+      },
+      py::arg("records"), py::arg("hw") = py::none(), py::arg("fidelity") = "roofline", redirect_output(),
+      "Predicts each trace record (a dict in the trace format, docs/trace-format.md) like `headroom predict`: "
+      "returns each record plus \"predicted\": {\"ms\": ...} or \"error\": \"<why>\"; a bad record does not stop "
+      "the run. hw (a name, a path, a dict or a HardwareSpec loaded from a file) overrides each record's \"hw\".");
+}
+
+}  // namespace headroom::py_bind

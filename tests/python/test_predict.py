@@ -1,0 +1,77 @@
+"""predict(): the same path as `headroom predict`: each record plus "predicted" or "error"."""
+
+import json
+
+import pytest
+
+import headroom
+
+GEMM_4096 = {"op": "gemm", "m": 4096, "n": 4096, "k": 4096, "dtype": "bf16", "hw": "h200-sxm", "ms": 0.2}
+
+
+def test_gemm_and_unknown_op():
+    records = [dict(GEMM_4096), {"op": "frobnicate", "hw": "h200-sxm"}, dict(GEMM_4096, note="again")]
+    out = headroom.predict(records)
+    assert len(out) == 3
+    # The roofline of a 4096^3 bf16 GEMM on an H200 is compute-bound: 2 m n k / 989.5 TFLOP/s.
+    expected_ms = 2 * 4096**3 / 989.5e12 * 1e3
+    assert out[0]["predicted"]["ms"] == pytest.approx(expected_ms, rel=1e-9)
+    assert "error" not in out[0]
+    # The input record comes back whole, in its key order, with "predicted" last.
+    assert list(out[0]) == list(GEMM_4096) + ["predicted"]
+    assert "predicted" not in out[1]
+    assert "frobnicate" in out[1]["error"] and out[1]["error"].startswith("records[1]:")
+    # ... and the run went on after the error.
+    assert out[2]["predicted"]["ms"] == pytest.approx(expected_ms, rel=1e-9)
+    assert out[2]["note"] == "again"
+    assert "predicted" not in records[0]  # inputs are not modified
+
+
+def test_hw_override_forms(h200_dict):
+    rec = {k: v for k, v in GEMM_4096.items() if k != "hw"}
+    assert "error" in headroom.predict([rec])[0]  # no hw anywhere
+    expected = headroom.predict([GEMM_4096])[0]["predicted"]["ms"]
+    for hw in ("h200-sxm", headroom.load_hardware("h200-sxm"), h200_dict):
+        assert headroom.predict([rec], hw=hw)[0]["predicted"]["ms"] == expected
+    with pytest.raises(headroom.InputError, match="not found"):
+        headroom.predict([rec], hw="no-such-gpu")
+    with pytest.raises(headroom.UsageError):
+        headroom.predict([rec], hw=headroom.load_hardware(h200_dict))
+
+
+def test_model_step_and_non_dict_record():
+    out = headroom.predict([{"op": "model_step", "model": "llama3-8b", "phase": "decode", "batch": 1,
+                             "context": 1024, "hw": "h200-sxm"}])
+    assert out[0]["predicted"]["ms"] > 0
+    with pytest.raises(headroom.InputError, match=r"records\[0\]: expected a dict"):
+        headroom.predict([["op", "gemm"]])
+
+
+def test_predict_dataframe():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame([GEMM_4096, {"op": "copy", "bytes": 1 << 30, "hw": "h200-sxm"}, {"op": "nope", "hw": "h200-sxm"}])
+    out = headroom.predict_dataframe(df)
+    assert list(out.index) == list(df.index)
+    assert {"op", "m", "predicted_ms", "error"} <= set(out.columns)
+    assert out.loc[0, "predicted_ms"] == pytest.approx(2 * 4096**3 / 989.5e12 * 1e3, rel=1e-9)
+    # A copy reads and writes its bytes at the HBM bandwidth.
+    assert out.loc[1, "predicted_ms"] == pytest.approx(2 * (1 << 30) / 4.8e12 * 1e3, rel=1e-9)
+    assert out.loc[0, "error"] is None or pd.isna(out.loc[0, "error"])
+    assert "nope" in out.loc[2, "error"]
+    from_list = headroom.predict_dataframe([GEMM_4096])
+    assert from_list.loc[0, "predicted_ms"] == out.loc[0, "predicted_ms"]
+
+
+def test_read_and_write_trace(tmp_path):
+    path = tmp_path / "t.jsonl"
+    headroom.write_trace([GEMM_4096, {"op": "idle", "avg_w": 80, "hw": "h200-sxm"}], path)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("\n# a comment\n")
+    records = headroom.read_trace(path)
+    assert records == [GEMM_4096, {"op": "idle", "avg_w": 80, "hw": "h200-sxm"}]
+    out = headroom.predict(records)
+    assert out[1]["predicted"]["avg_w"] == 75  # the H200 file's idle power
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(GEMM_4096) + "\n{not json\n")
+    with pytest.raises(headroom.InputError, match=r"bad.jsonl:2: malformed JSON"):
+        headroom.read_trace(bad)
