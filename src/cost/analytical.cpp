@@ -18,15 +18,22 @@ struct Tile {
 // CUTLASS/cuBLAS-style Hopper tile shapes (CTA tile M x N), largest first.
 constexpr Tile kTiles[] = {{128, 256, nullptr}, {256, 128, nullptr}, {128, 128, &KernelParams::gemm_tile_128x128},
                            {64, 128, &KernelParams::gemm_tile_64x128}, {128, 64, &KernelParams::gemm_tile_64x128}};
+// fp32 runs on the FMA units: its small-m kernels are GEMVs without padding rows.
+constexpr Tile kFp32Gemv{1, 128, nullptr};
 
 constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-KernelParams neutral_params() { return KernelParams{}; }
+OpCost finish(OpCost c) {
+  c.time = std::max(c.compute, c.memory) + c.overhead;
+  c.bound = c.compute >= c.memory ? Bound::Compute : Bound::Memory;
+  if (c.overhead > std::max(c.compute, c.memory)) c.bound = Bound::Overhead;
+  return c;
+}
 
 }  // namespace
 
 AnalyticalCostModel::AnalyticalCostModel(const HardwareSpec& hw, OperatingPoint at)
-    : AnalyticalCostModel(hw, hw.kernel_model.value_or(neutral_params()), at) {}
+    : AnalyticalCostModel(hw, hw.kernel_model.value_or(KernelParams{}), at) {}
 
 AnalyticalCostModel::AnalyticalCostModel(const HardwareSpec& hw, const KernelParams& params, OperatingPoint at)
     : hw_(hw), p_(params) {
@@ -49,19 +56,19 @@ Seconds AnalyticalCostModel::host_issue_time(IssueMode mode) const {
   switch (mode) {
     case IssueMode::Cuda: return Seconds(p_.host_issue_cuda);
     case IssueMode::Torch: return Seconds(p_.host_issue_torch);
-    case IssueMode::Graph: return Seconds(p_.host_issue_graph);
+    case IssueMode::Graph: return Seconds(0);  // the whole graph is one launch
   }
   return Seconds(0);
 }
 
-Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2) const {
+Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2, double efficiency) const {
   // Data already in L2 (a working set below its capacity, just written or reused) streams at the
   // L2 rate; everything else at the achievable HBM read and write rates.
-  if (warm_l2 && r + w <= l2_bytes_) return Seconds((r + w) / bw_l2_);
-  return Seconds(r / bw_read_ + w / bw_write_);
+  if (warm_l2 && r + w <= l2_bytes_) return Seconds((r + w) / (bw_l2_ * efficiency));
+  return Seconds((r / bw_read_ + w / bw_write_) / efficiency);
 }
 
-OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d) const {
+OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead) const {
   auto rate = hw_.peak_rate(d);
   if (!rate) throw InputError(fmt::format("{} has no {} matrix unit", hw_.name, to_string(d)));
   const double peak_sm = rate->value() * sm_scale_ * p_.gemm_eff(d) / sms_;
@@ -70,7 +77,7 @@ OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch,
   const double b = static_cast<double>(batch);
   OpCost best;
   best.time = Seconds(1e30);
-  for (const Tile& t : kTiles) {
+  auto consider = [&](const Tile& t) {
     const double rel = t.rel ? p_.*(t.rel) : 1.0;
     const int64_t tiles = ceil_div(m, t.m) * ceil_div(n, t.n) * batch;
     // Split-K when the tiles cannot fill the SMs and k is long enough to share (>= 256 per split).
@@ -89,7 +96,7 @@ OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch,
     }
     const double fill = std::min(1.0, static_cast<double>(ctas) / (sms_ * p_.gemm_stream_ctas));
     const double t_m = rd / (bw_read_ * fill) + wr / (bw_write_ * fill);
-    const double over = p_.kernel_overhead * (splits > 1 ? 2.0 : 1.0);
+    const double over = overhead + p_.gemm_overhead + (splits > 1 ? overhead : 0.0);
     const double total = std::max(t_c, t_m) + over;
     if (total < best.time.value()) {
       best.compute = Seconds(t_c);
@@ -98,11 +105,13 @@ OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch,
       best.time = Seconds(total);
       best.bound = t_c >= t_m ? Bound::Compute : Bound::Memory;
     }
-  }
+  };
+  for (const Tile& t : kTiles) consider(t);
+  if (d == DType::FP32) consider(kFp32Gemv);
   return best;
 }
 
-OpCost AnalyticalCostModel::attention(const Op& op) const {
+OpCost AnalyticalCostModel::attention(const Op& op, double overhead) const {
   const auto& s = op.as<AttentionShape>();
   OpCost c;
   auto rate = hw_.peak_rate(op.dtype);
@@ -114,24 +123,28 @@ OpCost AnalyticalCostModel::attention(const Op& op) const {
     // Work spreads over waves; the last wave may be partly empty.
     const double quant = waves / (items / sms_);
     c.compute = Seconds(op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency) * quant);
-    c.overhead = Seconds(waves * p_.attn_block_overhead + p_.kernel_overhead);
+    c.overhead = Seconds(waves * p_.attn_block_overhead + overhead);
     c.memory = stream(op.bytes_read.value(), op.bytes_written.value(), false);
-  } else {
-    // Decode: one query per sequence; the kernel streams the KV cache (split over SMs, then a
-    // combine kernel when split).
-    const double items = static_cast<double>(s.batch * s.heads);
-    const double waves = std::ceil(items / sms_);
-    c.memory = Seconds(op.bytes_read.value() / (bw_read_ * p_.attn_decode_bw_efficiency) +
-                       op.bytes_written.value() / bw_write_);
-    c.compute = Seconds(op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency));
-    c.overhead = Seconds(waves * p_.attn_block_overhead + p_.kernel_overhead);
+    return finish(c);
   }
-  c.time = std::max(c.compute, c.memory) + c.overhead;
-  c.bound = c.compute >= c.memory ? Bound::Compute : Bound::Memory;
-  return c;
+  // Decode (FlashAttention-2 with one query per sequence): the query heads of a GQA group are
+  // packed into one CTA per (sequence, KV head), so each KV head is read once; when those CTAs
+  // cannot fill the SMs the context is split and a combine kernel follows. An SM streaming two or
+  // more KV heads at once reaches less of its bandwidth share (more concurrent DRAM streams).
+  const double items = static_cast<double>(s.batch * s.kv_heads);
+  const double splits = items < 0.8 * sms_ ? std::max(1.0, std::floor(sms_ / items)) : 1.0;
+  const double per_sm = std::min(p_.attn_decode_ctas_per_sm, items * splits / sms_);
+  const double share = per_sm <= 1.0 ? 1.0 : 1.0 - (1.0 - p_.attn_decode_shared_efficiency) * std::min(1.0, per_sm - 1.0);
+  const double q_o = static_cast<double>(s.batch) * s.heads * (s.qk_dim + s.v_dim) * bytes_per_element(op.dtype);
+  const double kv = op.bytes_read.value() + op.bytes_written.value() - q_o;
+  c.memory = Seconds(kv / (bw_read_ * p_.attn_decode_bw_efficiency * share) + q_o / bw_write_);
+  c.compute = Seconds(op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency));
+  const double waves = std::ceil(items * splits / (sms_ * p_.attn_decode_ctas_per_sm));
+  c.overhead = Seconds(waves * p_.attn_block_overhead + overhead * (splits > 1 ? 2.0 : 1.0));
+  return finish(c);
 }
 
-OpCost AnalyticalCostModel::moe(const Op& op) const {
+OpCost AnalyticalCostModel::moe(const Op& op, double overhead) const {
   const auto& s = op.as<MoeShape>();
   // Routed experts: each touched expert runs gate-up, swiglu and down on its share of the
   // token copies; shared experts run on every token.
@@ -143,36 +156,39 @@ OpCost AnalyticalCostModel::moe(const Op& op) const {
     c.compute += x.compute * times;
     c.memory += x.memory * times;
     c.overhead += x.overhead * times;
-    c.time += x.time * times;
   };
-  const double e = bytes_per_element(op.dtype);
+  int gemm_kernels = 0;
   if (s.grouped) {
-    add(gemm(per_expert, 2 * s.inter, s.hidden, groups, op.dtype), 1);
-    add(gemm(per_expert, s.hidden, s.inter, groups, op.dtype), 1);
+    add(gemm(per_expert, 2 * s.inter, s.hidden, groups, op.dtype, overhead), 1);
+    add(gemm(per_expert, s.hidden, s.inter, groups, op.dtype, overhead), 1);
+    gemm_kernels = 2;
   } else {
-    add(gemm(per_expert, 2 * s.inter, s.hidden, 1, op.dtype), static_cast<double>(groups));
-    add(gemm(per_expert, s.hidden, s.inter, 1, op.dtype), static_cast<double>(groups));
+    add(gemm(per_expert, 2 * s.inter, s.hidden, 1, op.dtype, overhead), static_cast<double>(groups));
+    add(gemm(per_expert, s.hidden, s.inter, 1, op.dtype, overhead), static_cast<double>(groups));
+    gemm_kernels = 2 * static_cast<int>(groups);
   }
   if (s.shared_experts > 0) {
-    add(gemm(s.tokens, 2 * s.inter * s.shared_experts, s.hidden, 1, op.dtype), 1);
-    add(gemm(s.tokens, s.hidden, s.inter * s.shared_experts, 1, op.dtype), 1);
+    add(gemm(s.tokens, 2 * s.inter * s.shared_experts, s.hidden, 1, op.dtype, overhead), 1);
+    add(gemm(s.tokens, s.hidden, s.inter * s.shared_experts, 1, op.dtype, overhead), 1);
+    gemm_kernels += 2;
   }
-  // Gather, activation and weighted scatter of the routed copies: elementwise streams.
+  // Gather, activation, weighting and scatter of the routed copies: PyTorch elementwise kernels
+  // on data that stays in L2 when small.
+  const double e = bytes_per_element(op.dtype);
   const double copies = static_cast<double>(s.tokens) * s.top_k;
-  const Seconds act = stream(copies * (2.0 * s.hidden + 3.0 * s.inter) * e, copies * (2.0 * s.hidden + s.inter) * e, true);
-  const double extra_kernels = std::max(0, op.kernels - (s.grouped ? 2 : 2 * static_cast<int>(groups)));
-  c.memory += act;
-  c.overhead += Seconds(extra_kernels * p_.kernel_overhead);
-  c.time += act + Seconds(extra_kernels * p_.kernel_overhead);
+  c.memory += stream(copies * (2.0 * s.hidden + 3.0 * s.inter) * e, copies * (2.0 * s.hidden + s.inter) * e, true,
+                     p_.strided_elementwise_efficiency);
+  c.overhead += Seconds(overhead * std::max(0, op.kernels - gemm_kernels));
+  c.time = c.compute + c.memory + c.overhead;  // the kernels run one after another
   c.bound = c.compute >= c.memory ? Bound::Compute : Bound::Memory;
   return c;
 }
 
-OpCost AnalyticalCostModel::collective(const Op& op) const {
+OpCost AnalyticalCostModel::collective(const Op& op, double overhead) const {
   const auto& s = op.as<CollectiveShape>();
   OpCost c;
   if (s.gpus <= 1) {
-    c.overhead = Seconds(p_.kernel_overhead);
+    c.overhead = Seconds(overhead);
     c.time = c.overhead;
     c.bound = Bound::Overhead;
     return c;
@@ -181,57 +197,55 @@ OpCost AnalyticalCostModel::collective(const Op& op) const {
   // Ring algorithms: all-reduce takes 2(g-1) steps, the others g-1.
   const double steps = s.kind == CollectiveKind::AllReduce ? 2.0 * (g - 1) : g - 1;
   c.comm = Seconds(op.wire_bytes.value() / (fabric_bandwidth(hw_).value() * p_.collective_bw_efficiency));
-  c.overhead = Seconds(steps * p_.collective_latency + p_.kernel_overhead);
+  c.overhead = Seconds(steps * p_.collective_latency + overhead);
   c.time = c.comm + c.overhead;
   c.bound = c.comm >= c.overhead ? Bound::Communication : Bound::Overhead;
   return c;
 }
 
-OpCost AnalyticalCostModel::cost(const Op& op) const {
+OpCost AnalyticalCostModel::elementwise(const Op& op, double overhead) const {
+  // Streaming kernels: copies, fills, reductions, norms, activations, residuals, RoPE, KV
+  // writes, embedding gathers. Their compute is small next to their bytes.
+  OpCost c;
+  bool warm = false;
+  if (const auto* st = std::get_if<StreamShape>(&op.shape)) warm = st->warm_l2;
+  if (op.kind == OpKind::RmsNorm || op.kind == OpKind::Swiglu || op.kind == OpKind::Residual ||
+      op.kind == OpKind::Rope || op.kind == OpKind::KvWrite) {
+    warm = true;  // activations just written by the previous kernel
+  }
+  double eff = 1.0;
+  if (op.impl != Impl::Fused) eff = op.strided ? p_.strided_elementwise_efficiency : p_.torch_elementwise_efficiency;
+  c.memory = stream(op.bytes_read.value(), op.bytes_written.value(), warm, eff);
+  c.compute = Seconds(op.flops.value() / (hw_.compute.vector_fp32.value() * sm_scale_));
+  c.overhead = Seconds(overhead * op.kernels);
+  return finish(c);
+}
+
+OpCost AnalyticalCostModel::cost(const Op& op, IssueMode mode) const {
+  const double overhead = mode == IssueMode::Graph ? p_.graph_kernel_overhead : p_.kernel_overhead;
   switch (op.kind) {
     case OpKind::Gemm:
     case OpKind::MoeRouter: {
       const auto& g = op.as<GemmShape>();
-      if (op.dtype == DType::FP32 || op.dtype == DType::TF32 || hw_.peak_rate(op.dtype)) {
-        OpCost c = gemm(g.m, g.n, g.k, g.batch, op.dtype);
-        if (op.kind == OpKind::MoeRouter) {  // softmax + top-k kernels after the router GEMM
-          const Seconds extra = Seconds(p_.kernel_overhead * std::max(0, op.kernels - 1));
-          c.overhead += extra;
-          c.time += extra;
-        }
-        return c;
+      OpCost c = gemm(g.m, g.n, g.k, g.batch, op.dtype, overhead);
+      if (op.kind == OpKind::MoeRouter) {  // softmax + top-k kernels after the router GEMM
+        c.overhead += Seconds(overhead * std::max(0, op.kernels - 1));
+        c.time = std::max(c.compute, c.memory) + c.overhead;
       }
-      return gemm(g.m, g.n, g.k, g.batch, op.dtype);  // throws the missing-unit error
+      return c;
     }
-    case OpKind::Attention: return attention(op);
-    case OpKind::MoeExperts: return moe(op);
-    case OpKind::Collective: return collective(op);
+    case OpKind::Attention: return attention(op, overhead);
+    case OpKind::MoeExperts: return moe(op, overhead);
+    case OpKind::Collective: return collective(op, overhead);
     case OpKind::Launch: {
       OpCost c;
       const bool gap = op.as<LaunchShape>().back_to_back;
-      c.overhead = Seconds(gap ? p_.kernel_overhead : p_.launch_latency);
+      c.overhead = Seconds(gap ? overhead : p_.launch_latency);
       c.time = c.overhead;
       c.bound = Bound::Overhead;
       return c;
     }
-    default: {
-      // Streaming kernels: copies, fills, reductions, norms, activations, residuals, RoPE, KV
-      // writes, embedding gathers. Compute is negligible next to their bytes.
-      OpCost c;
-      bool warm = false;
-      if (const auto* st = std::get_if<StreamShape>(&op.shape)) warm = st->warm_l2;
-      if (op.kind == OpKind::RmsNorm || op.kind == OpKind::Swiglu || op.kind == OpKind::Residual ||
-          op.kind == OpKind::Rope) {
-        warm = true;  // activations just written by the previous kernel
-      }
-      c.memory = stream(op.bytes_read.value(), op.bytes_written.value(), warm);
-      c.compute = Seconds(op.flops.value() / (hw_.compute.vector_fp32.value() * sm_scale_));
-      c.overhead = Seconds(p_.kernel_overhead * op.kernels);
-      c.time = std::max(c.memory, c.compute) + c.overhead;
-      c.bound = c.compute > c.memory ? Bound::Compute : Bound::Memory;
-      if (c.overhead > std::max(c.memory, c.compute)) c.bound = Bound::Overhead;
-      return c;
-    }
+    default: return elementwise(op, overhead);
   }
 }
 

@@ -29,6 +29,11 @@ std::string_view to_string(IssueMode m) {
 
 Seconds issued_time(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode) {
   const Seconds host = cm.host_issue_time(mode) * static_cast<double>(op.kernels);
+  if (op.syncs > 0) {
+    // Each synchronisation drains the GPU before the host goes on: the op's host and GPU
+    // work no longer overlap, and every sync adds its round trip.
+    return c.time + host + cm.sync_time() * static_cast<double>(op.syncs);
+  }
   return std::max(c.time, host);
 }
 
@@ -70,9 +75,10 @@ OpCost RooflineCostModel::cost(const Op& op) const {
 StepCost evaluate_step(const StepGraph& g, const CostModel& cm, bool cuda_graph) {
   StepCost s;
   s.ops.reserve(g.size());
-  const Seconds issue = cm.host_issue_time(cuda_graph ? IssueMode::Graph : IssueMode::Torch);
+  const IssueMode mode = cuda_graph ? IssueMode::Graph : IssueMode::Torch;
+  const Seconds issue = cm.host_issue_time(mode);
   for (OpVertex v : g.order()) {
-    OpCost c = cm.cost(g.op(v));
+    OpCost c = cm.cost(g.op(v), mode);
     s.gpu_time += c.time;
     s.host_time += issue * static_cast<double>(g.op(v).kernels);
     s.by_bound[static_cast<int>(c.bound)] += c.time;

@@ -144,13 +144,16 @@ Op make_rmsnorm(std::string name, int64_t rows, int64_t width, DType dtype, Impl
     // 20 B read and 16 B written per element (bf16 in, fp32 intermediates).
     const double n = static_cast<double>(rows) * width;
     op.kernels = 8;
+    op.impl = impl;
     op.bytes_read = Bytes(20.0 * n) + op.weight_bytes;
     op.bytes_written = Bytes(16.0 * n);
   } else if (impl == Impl::TorchFunctional) {
-    // F.rms_norm: a reduction kernel for the row scale [r2], then x * scale * w [r2 w2].
+    // F.rms_norm: a fused row kernel (x read once [r2], written once [w2]) after a small
+    // setup kernel; measured large cases move 4 B per element (traces/h200/norm.jsonl).
     const double n = static_cast<double>(rows) * width;
     op.kernels = 2;
-    op.bytes_read = Bytes(4.0 * n) + op.weight_bytes;
+    op.impl = impl;
+    op.bytes_read = Bytes(2.0 * n) + op.weight_bytes;
     op.bytes_written = Bytes(2.0 * n);
   }
   return op;
@@ -159,9 +162,12 @@ Op make_rmsnorm(std::string name, int64_t rows, int64_t width, DType dtype, Impl
 Op make_swiglu(std::string name, int64_t rows, int64_t inter, DType dtype, Impl impl) {
   Op op = make_row_op(std::move(name), OpKind::Swiglu, rows, inter, dtype);
   if (impl == Impl::TorchReference) {
-    // F.silu(a) [r2 w2] then * b [r4 w2] per output element (bf16): 2 kernels.
+    // F.silu(a) [r2 w2] then * b [r4 w2] per output element (bf16): 2 kernels; a and b are
+    // halves of one tensor (x.chunk), so both kernels read non-contiguous views.
     const double n = static_cast<double>(rows) * inter;
     op.kernels = 2;
+    op.impl = impl;
+    op.strided = true;
     op.bytes_read = Bytes(6.0 * n);
     op.bytes_written = Bytes(4.0 * n);
   }
@@ -175,6 +181,8 @@ Op make_rope(std::string name, int64_t rows, int64_t width, int tensors, DType d
     // add [r4 w2]: 5 kernels, 11 B read and 9 B written per bf16 element.
     const double n = static_cast<double>(rows) * width;
     op.kernels = 5 * tensors;
+    op.impl = impl;
+    op.strided = true;  // q and k are views into the fused qkv output
     op.bytes_read = Bytes(11.0 * n);
     op.bytes_written = Bytes(9.0 * n);
   }
@@ -205,6 +213,14 @@ Op make_moe_experts(std::string name, MoeShape s, DType dtype) {
   const double act = (routed_tokens + shared_tokens) * (2.0 * s.hidden + 6.0 * s.inter) * e;
   op.bytes_read = op.weight_bytes + Bytes(act * 0.5 + s.tokens * s.hidden * e);
   op.bytes_written = Bytes(act * 0.5 + s.tokens * s.hidden * e);
+  // Kernels of the reference implementations (traces/harness/torch/moe.py). grouped: argsort (3),
+  // expert counts and offsets (2), index_select, 2 grouped GEMMs, silu, mul, weight gather and
+  // multiply (2), zeros, index_add = 15. loop: one_hot, sum, compare, nonzero, zeros (5, one
+  // sync), then per touched expert: where (2 + a sync), gather, 2 GEMMs, silu, mul, weight gather,
+  // multiply, index_add = 10.
+  const int touched = static_cast<int>(std::ceil(s.experts_touched));
+  op.kernels = s.grouped ? 15 : 5 + 10 * touched;
+  op.syncs = s.grouped ? 0 : 1 + touched;
   return op;
 }
 

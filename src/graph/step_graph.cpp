@@ -88,7 +88,11 @@ class Builder {
       OpVertex qkv = add(named(make_gemm("qkv", tokens_, (heads + 2 * kvh) * d, h, act_), l), {n1});
       OpVertex rope = add(named(make_rope("rope", tokens_, (heads + kvh) * d, 2, act_, c_.impl), l), {qkv});
       Op kv_op = make_kv_write("kv_write", tokens_, 2 * kvh * d, kv_);
-      kv_op.kernels = c_.impl == Impl::TorchReference ? 2 : 1;  // k and v copied separately
+      if (c_.impl == Impl::TorchReference) {  // k and v copied separately into strided cache slices
+        kv_op.kernels = 2;
+        kv_op.impl = c_.impl;
+        kv_op.strided = true;
+      }
       OpVertex kvw = add(named(std::move(kv_op), l), {rope});
       AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, kvh, d, d, c_.phase == Phase::Prefill};
       OpVertex att = add(named(make_attention("attention", s, act_, kv_), l), {kvw});
@@ -101,7 +105,9 @@ class Builder {
       after_o = add(named(make_collective("o_proj.all_reduce", CollectiveKind::AllReduce, tp,
                                           static_cast<double>(tokens_) * h * bytes_per_element(act_), act_), l),
                     {attn_out});
-    OpVertex r1 = add(named(make_row_op("attn_residual", OpKind::Residual, tokens_, h, act_), l), {after_o, x});
+    Op res1 = make_row_op("attn_residual", OpKind::Residual, tokens_, h, act_);
+    res1.impl = c_.impl;
+    OpVertex r1 = add(named(std::move(res1), l), {after_o, x});
     OpVertex n2 = add(named(make_rmsnorm("ffn_norm", tokens_, h, act_, c_.impl), l), {r1});
     OpVertex ffn_out;
     if (m_.is_moe_layer(l)) {
@@ -121,7 +127,9 @@ class Builder {
       after_down = add(named(make_collective("down_proj.all_reduce", CollectiveKind::AllReduce, tp,
                                              static_cast<double>(tokens_) * h * bytes_per_element(act_), act_), l),
                        {ffn_out});
-    return add(named(make_row_op("ffn_residual", OpKind::Residual, tokens_, h, act_), l), {after_down, r1});
+    Op res2 = make_row_op("ffn_residual", OpKind::Residual, tokens_, h, act_);
+    res2.impl = c_.impl;
+    return add(named(std::move(res2), l), {after_down, r1});
   }
 
   // Multi-head latent attention (DeepSeek-V2/V3). Prefill materialises K and V per head from the

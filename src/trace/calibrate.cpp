@@ -22,11 +22,15 @@ struct FitCase {
   std::shared_ptr<StepGraph> graph;
   bool cuda_graph = false;
   IssueMode mode = IssueMode::Cuda;
+  bool queued = false;
   double measured_s = 0;
 };
 
 double predict_s(const CostModel& cm, const FitCase& c) {
-  if (c.op) return issued_time(*c.op, cm.cost(*c.op), cm, c.mode).value();
+  if (c.op) {
+    const OpCost oc = cm.cost(*c.op, c.mode);
+    return (c.queued ? queued_time(oc) : issued_time(*c.op, oc, cm, c.mode)).value();
+  }
   return evaluate_step(*c.graph, cm, c.cuda_graph).time.value();
 }
 
@@ -69,6 +73,7 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
         if (const Op* op = std::get_if<Op>(&c)) {
           fc.op = *op;
           fc.mode = parse_issue(r.obj, where);
+          fc.queued = r.obj.contains("timing") && r.obj["timing"] == "queued";
         } else if (const ModelStepCase* m = std::get_if<ModelStepCase>(&c)) {
           fc.graph = std::make_shared<StepGraph>(StepGraph::build(loader.model(m->model), m->cfg));
           fc.cuda_graph = m->cuda_graph;
@@ -86,11 +91,15 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
 
   // 2. Parameters in an unconstrained space: p = lo + (hi - lo) * sigmoid(x).
   const auto& table = kernel_param_table();
+  // Start from the base file's calibration when it has one, else from each parameter's documented
+  // typical value: max() terms (GPU vs host time) have no gradient on their inactive side, so a
+  // start at a bound can strand the fit.
   KernelParams start = base.kernel_model.value_or(KernelParams{});
   std::vector<double> p0(table.size());
   for (size_t j = 0; j < table.size(); ++j) {
     const double lo = table[j].lower, hi = table[j].upper, span = hi - lo;
-    p0[j] = std::clamp(table[j].ref(start), lo + 0.02 * span, hi - 0.02 * span);
+    const double guess = base.kernel_model ? table[j].ref(start) : table[j].start;
+    p0[j] = std::clamp(guess, lo + 0.001 * span, hi - 0.001 * span);
   }
   auto params_of = [&](const std::vector<double>& p) {
     KernelParams k = start;

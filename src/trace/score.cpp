@@ -11,11 +11,13 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-// Fields that are measurements or provenance, not part of the case.
-bool is_measured_key(const std::string& k) {
-  static const char* const kKeys[] = {"ms", "ms_p10", "ms_p90", "reps", "avg_w", "sm_mhz", "mem_mhz", "duration_s",
-                                      "gpu", "suite", "note", "impl_note", "date", "predicted", "error", "tflops",
-                                      "gbps", "bytes_min", "kernels_per_call", "checked", "rel_err", "energy_j"};
+// The fields that define a case (docs/trace-format.md); everything else in a record is a
+// measurement or provenance and neither changes the split nor shows in reports.
+bool is_case_key(const std::string& k) {
+  static const char* const kKeys[] = {"op", "dtype", "m", "n", "k", "bytes", "warm_l2", "kind", "phase", "batch",
+                                      "seq", "context", "heads", "kv_heads", "head_dim", "causal", "tokens", "hidden",
+                                      "inter", "experts", "top_k", "impl", "collective", "gpus", "model", "tp",
+                                      "layers", "cuda_graph", "issue", "sustained"};
   for (const char* m : kKeys)
     if (k == m) return true;
   return false;
@@ -44,7 +46,7 @@ double percentile(std::vector<double> v, double p) {
 bool is_holdout(const json& record, int holdout_percent) {
   std::string key;
   for (auto it = record.begin(); it != record.end(); ++it) {
-    if (is_measured_key(it.key()) || it.key() == "hw") continue;
+    if (!is_case_key(it.key())) continue;
     key += it.key();
     key += '=';
     key += it.value().dump();
@@ -64,7 +66,7 @@ std::string case_shape(const json& r) {
   std::string s;
   for (auto it = r.begin(); it != r.end(); ++it) {
     const std::string& k = it.key();
-    if (k == "op" || k == "hw" || is_measured_key(k) || k == "ms") continue;
+    if (k == "op" || !is_case_key(k)) continue;
     if (!s.empty()) s += ' ';
     s += k + "=" + (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
   }

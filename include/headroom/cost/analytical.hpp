@@ -16,19 +16,22 @@ class AnalyticalCostModel final : public CostModel {
   AnalyticalCostModel(const HardwareSpec& hw, const KernelParams& params, OperatingPoint at = {});
   [[nodiscard]] std::string_view name() const override { return "analytical"; }
   [[nodiscard]] const HardwareSpec& hardware() const override { return hw_; }
-  [[nodiscard]] OpCost cost(const Op& op) const override;
+  [[nodiscard]] OpCost cost(const Op& op) const override { return cost(op, IssueMode::Cuda); }
+  [[nodiscard]] OpCost cost(const Op& op, IssueMode mode) const override;
+  [[nodiscard]] Seconds sync_time() const override { return Seconds(p_.launch_latency); }
   [[nodiscard]] Seconds host_issue_time(bool cuda_graph) const override;
   [[nodiscard]] Seconds host_issue_time(IssueMode mode) const override;
   [[nodiscard]] const KernelParams& params() const { return p_; }
 
   // Parts, exposed for tests and the cycle-approximate model.
-  [[nodiscard]] OpCost gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d) const;
-  [[nodiscard]] Seconds stream(double bytes_read, double bytes_written, bool warm_l2) const;
+  [[nodiscard]] OpCost gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead) const;
+  [[nodiscard]] Seconds stream(double bytes_read, double bytes_written, bool warm_l2, double efficiency = 1.0) const;
 
  private:
-  [[nodiscard]] OpCost attention(const Op& op) const;
-  [[nodiscard]] OpCost moe(const Op& op) const;
-  [[nodiscard]] OpCost collective(const Op& op) const;
+  [[nodiscard]] OpCost attention(const Op& op, double overhead) const;
+  [[nodiscard]] OpCost moe(const Op& op, double overhead) const;
+  [[nodiscard]] OpCost collective(const Op& op, double overhead) const;
+  [[nodiscard]] OpCost elementwise(const Op& op, double overhead) const;
 
   const HardwareSpec& hw_;
   KernelParams p_;

@@ -45,6 +45,11 @@ class CostModel {
   // Kernel time of one op on one GPU. Throws InputError when the op cannot run on this part
   // (e.g. fp8 on a GPU without fp8 units).
   [[nodiscard]] virtual OpCost cost(const Op& op) const = 0;
+  // The same kernel launched in a given way (fixed per-kernel costs differ between stream
+  // launches and CUDA-graph nodes). Default: launch mode does not matter.
+  [[nodiscard]] virtual OpCost cost(const Op& op, IssueMode) const { return cost(op); }
+  // Host synchronisation round trip (launch + wait), for ops that read device results.
+  [[nodiscard]] virtual Seconds sync_time() const { return Seconds(0); }
   // CPU time to issue one kernel: from eager PyTorch, or as a node of a replayed CUDA graph.
   [[nodiscard]] virtual Seconds host_issue_time(bool cuda_graph) const = 0;
   [[nodiscard]] virtual Seconds host_issue_time(IssueMode mode) const {
@@ -83,8 +88,10 @@ struct StepCost {
 };
 
 // Time of one op as measured back to back from the host: the GPU's time, unless issuing its
-// kernels takes the CPU longer.
+// kernels takes the CPU longer; host synchronisations inside the op serialise the two.
 Seconds issued_time(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode);
+// Time of one op when the GPU was kept busy while the host queued it: the GPU's time alone.
+inline Seconds queued_time(const OpCost& c) { return c.time; }
 
 // Composes a step from per-op costs on one stream: the GPU runs kernels back to back unless the
 // CPU cannot issue them fast enough (eager execution), so time = max(gpu, host) with a ramp term

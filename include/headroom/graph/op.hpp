@@ -87,12 +87,22 @@ struct LaunchShape {
 
 using OpShape = std::variant<GemmShape, AttentionShape, RowShape, MoeShape, CollectiveShape, StreamShape, LaunchShape>;
 
+// How an op is implemented, where it changes kernels and bytes. Fused: one kernel that reads
+// its inputs and writes its outputs once. TorchReference: the plain eager PyTorch expressions of
+// the reference model step (traces/harness/torch/model.py), whose kernel counts and
+// intermediate tensors are counted in src/graph/op.cpp next to each expression.
+// TorchFunctional: torch.nn.functional's own op (F.rms_norm: a row reduction, then the scale).
+enum class Impl { Fused, TorchReference, TorchFunctional };
+
 struct Op {
   std::string name;
   OpKind kind = OpKind::Gemm;
   DType dtype = DType::BF16;
   int layer = -1;  // -1: outside the layer stack
   int kernels = 1; // kernel launches of the implementation (eager PyTorch splits some ops)
+  int syncs = 0;   // host synchronizations inside the op (e.g. reading which experts are hit)
+  Impl impl = Impl::Fused;
+  bool strided = false;  // elementwise inputs are non-contiguous views (PyTorch's non-vectorized path)
   OpShape shape;
   // Accounting (filled by the make_* functions): arithmetic, bytes to/from device memory with
   // each input read once and each output written once, and bytes each GPU sends on the fabric.
@@ -111,13 +121,6 @@ struct Op {
   template <class S>
   [[nodiscard]] const S& as() const { return std::get<S>(shape); }
 };
-
-// How an op is implemented, where it changes kernels and bytes. Fused: one kernel that reads
-// its inputs and writes its outputs once. TorchReference: the plain eager PyTorch expressions of
-// the reference model step (traces/harness/torch/model.py), whose kernel counts and
-// intermediate tensors are counted in src/graph/op.cpp next to each expression.
-// TorchFunctional: torch.nn.functional's own op (F.rms_norm: a row reduction, then the scale).
-enum class Impl { Fused, TorchReference, TorchFunctional };
 
 // Factories: each fills the shape and the accounting. `act` is the activation dtype; weights
 // use `w` (default: same as act).

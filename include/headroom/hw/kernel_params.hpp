@@ -17,25 +17,30 @@ class YamlReader;
 
 struct KernelParams {
   // Fixed costs (seconds).
-  double kernel_overhead = 0;   // GPU time per kernel beyond its work: launch, ramp-up, tail drain
-  double launch_latency = 0;    // launch + synchronize round trip of one empty kernel
-  double host_issue_cuda = 0;   // CPU time per kernel issued from C++ (CUDA runtime, cuBLASLt)
-  double host_issue_torch = 0;  // CPU time per kernel issued by eager PyTorch
-  double host_issue_graph = 0;  // per kernel node of a replayed CUDA graph
+  double kernel_overhead = 0;        // GPU time per kernel launched into a stream (front end, ramp-up, tail)
+  double graph_kernel_overhead = 0;  // GPU time per kernel node of a replayed CUDA graph
+  double launch_latency = 0;         // launch + synchronize round trip (also each host sync)
+  double host_issue_cuda = 0;        // CPU time per kernel issued from C++ (CUDA runtime, cuBLASLt)
+  double host_issue_torch = 0;       // CPU time per kernel issued by eager PyTorch (Python + dispatch)
   // Memory system.
-  double hbm_read_efficiency = 1;   // fraction of datasheet HBM bandwidth reached by read streams
-  double hbm_write_efficiency = 1;  // ... by write streams
-  double l2_bandwidth_ratio = 1;    // L2-resident bandwidth as a multiple of datasheet HBM bandwidth
+  double hbm_read_efficiency = 1;    // fraction of datasheet HBM bandwidth reached by read streams
+  double hbm_write_efficiency = 1;   // ... by write streams
+  double l2_bandwidth_ratio = 1;     // L2-resident bandwidth as a multiple of datasheet HBM bandwidth
+  double torch_elementwise_efficiency = 1;  // PyTorch's vectorized elementwise/reduction kernels vs a tuned stream
+  double strided_elementwise_efficiency = 1;  // PyTorch's non-vectorized path (non-contiguous views) vs a tuned stream
   // GEMM.
   std::array<double, 8> gemm_efficiency{1, 1, 1, 1, 1, 1, 1, 1};  // per DType: main-loop fraction of peak
+  double gemm_overhead = 0;      // seconds per GEMM kernel beyond kernel_overhead (descriptors, prologue)
   double gemm_tile_128x128 = 1;  // efficiency of a 128x128 tile relative to 128x256
   double gemm_tile_64x128 = 1;   // ... of a 64x128 tile
-  double gemm_wave_overhead = 0; // seconds per wave: prologue (pipeline fill) and epilogue (store C)
+  double gemm_wave_overhead = 0; // seconds per wave: pipeline fill and epilogue
   double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
-  // Attention (FlashAttention-2 style kernels).
-  double attn_prefill_efficiency = 1;  // fraction of the dense matrix peak in the main loop
-  double attn_block_overhead = 0;      // seconds per (query block, head) work item
+  // Attention (FlashAttention-2 kernels behind PyTorch's SDPA).
+  double attn_prefill_efficiency = 1;    // fraction of the dense matrix peak in the main loop
+  double attn_block_overhead = 0;        // seconds per wave of (query block, head) work items
   double attn_decode_bw_efficiency = 1;  // fraction of HBM read bandwidth streaming the KV cache
+  double attn_decode_ctas_per_sm = 1;    // decode CTAs (one per sequence and KV head) resident per SM
+  double attn_decode_shared_efficiency = 1;  // bandwidth factor when an SM streams 2+ KV heads at once
   // Collectives (NCCL over the scale-up fabric).
   double collective_latency = 0;        // seconds per collective step (per hop of the algorithm)
   double collective_bw_efficiency = 1;  // fraction of per-direction link bandwidth reached
@@ -55,6 +60,7 @@ struct KernelParamInfo {
   std::string name;     // YAML key (gemm_efficiency.bf16 for the per-dtype entries)
   bool is_time;         // written as a time ("2.1 us"); otherwise a plain number
   double lower, upper;  // bounds the fit respects
+  double start;         // the fit's starting guess (typical of current GPUs; not a result)
   const char* doc;
   double& (*ref)(KernelParams&);
 };

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
       JLine j;
       j.str("op", "launch").str("kind", "gap");
       add_stats(j, s);
-      j.i64("grid", 1).i64("block", 32).i64("kernels_per_rep", N).str("impl", "cuda-graph").str("timing", "events-per-1000");
+      j.i64("grid", 1).i64("block", 32).i64("kernels_per_rep", N).str("impl", "cuda-graph").str("issue", "graph").str("timing", "events-per-1000");
       emit(j);
     }
     fprintf(stderr, "launch: done\n");

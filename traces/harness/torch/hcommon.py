@@ -82,6 +82,9 @@ class Out:
         self.f.flush()
 
     def emit(self, d):
+        # How the measured kernels were issued (docs/trace-format.md): eager PyTorch, or the
+        # nodes of a replayed CUDA graph.
+        d.setdefault("issue", "graph" if d.get("cuda_graph") is True else "torch")
         d.setdefault("hw", HW)
         d.setdefault("gpu", self.gpu)
         for k in ("ms", "ms_p10", "ms_p90"):
