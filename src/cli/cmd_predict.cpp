@@ -14,7 +14,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   po::options_description opts("predict options");
   opts.add_options()("help,h", "show this help")
       ("hw", po::value<std::string>(), "hardware file or name; overrides each record's \"hw\"")
-      ("fidelity", po::value<std::string>()->default_value("roofline"), "roofline | analytical | cycle")
+      ("fidelity", po::value<std::string>()->default_value("analytical"), "roofline | analytical | cycle")
       ("input,i", po::value<std::string>(), "read this trace file instead of stdin");
   po::variables_map vm;
   if (!parse(args, opts, vm,

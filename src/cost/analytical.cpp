@@ -193,11 +193,13 @@ OpCost AnalyticalCostModel::collective(const Op& op, double overhead) const {
     c.bound = Bound::Overhead;
     return c;
   }
+  // NCCL: a fixed latency that grows with the group (launch, protocol handshakes, the slowest
+  // rank), plus the bytes each rank sends (ring bus bytes, Op::wire_bytes) at the fraction of the
+  // per-direction link bandwidth the algorithm reaches.
   const double g = static_cast<double>(s.gpus);
-  // Ring algorithms: all-reduce takes 2(g-1) steps, the others g-1.
-  const double steps = s.kind == CollectiveKind::AllReduce ? 2.0 * (g - 1) : g - 1;
-  c.comm = Seconds(op.wire_bytes.value() / (fabric_bandwidth(hw_).value() * p_.collective_bw_efficiency));
-  c.overhead = Seconds(steps * p_.collective_latency + overhead);
+  const double eff = s.kind == CollectiveKind::AllReduce ? p_.collective_bw_efficiency : p_.collective_bw_efficiency_gather;
+  c.comm = Seconds(op.wire_bytes.value() / (fabric_bandwidth(hw_).value() * eff));
+  c.overhead = Seconds(p_.collective_latency + (g - 2.0) * p_.collective_latency_per_gpu);
   c.time = c.comm + c.overhead;
   c.bound = c.comm >= c.overhead ? Bound::Communication : Bound::Overhead;
   return c;

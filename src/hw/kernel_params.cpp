@@ -59,10 +59,14 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.attn_decode_ctas_per_sm; }},
       {"attn_decode_shared_efficiency", false, 0.1, 1.0,  0.7, "decode attention: bandwidth factor when an SM streams 2+ KV heads at once",
        [](KernelParams& p) -> double& { return p.attn_decode_shared_efficiency; }},
-      {"collective_latency", true, 0, 500e-6,  5e-6, "collective time per algorithm step (hop)",
+      {"collective_latency", true, 0, 500e-6, 20e-6, "collective time on 2 GPUs beyond its bytes (launch, protocol, sync)",
        [](KernelParams& p) -> double& { return p.collective_latency; }},
-      {"collective_bw_efficiency", false, 0.05, 1.0,  0.8, "fraction of per-direction link bandwidth NCCL reaches",
+      {"collective_latency_per_gpu", true, 0, 200e-6, 5e-6, "extra collective latency per GPU beyond two",
+       [](KernelParams& p) -> double& { return p.collective_latency_per_gpu; }},
+      {"collective_bw_efficiency", false, 0.05, 1.0, 0.8, "all-reduce: fraction of per-direction link bandwidth NCCL reaches",
        [](KernelParams& p) -> double& { return p.collective_bw_efficiency; }},
+      {"collective_bw_efficiency_gather", false, 0.05, 1.0, 0.7, "all-gather, reduce-scatter, all-to-all: fraction of link bandwidth",
+       [](KernelParams& p) -> double& { return p.collective_bw_efficiency_gather; }},
   };
   return t;
 }

@@ -79,7 +79,7 @@ TEST(Trace, EveryOpParses) {
 }
 
 TEST(Predictor, BadLinesGetAnErrorAndTheRunGoesOn) {
-  Predictor p;
+  Predictor p{PredictorOptions{"", Fidelity::Roofline}};
   json ok = json::parse(R"({"op":"gemm","m":4096,"n":4096,"k":4096,"dtype":"bf16","hw":"h200-sxm","ms":0.2})");
   json out = p.annotate(ok, "x:1");
   ASSERT_TRUE(out.contains("predicted")) << out.dump();
@@ -94,7 +94,7 @@ TEST(Predictor, BadLinesGetAnErrorAndTheRunGoesOn) {
 }
 
 TEST(Predictor, ModelStepMatchesTheGraphSum) {
-  Predictor p;
+  Predictor p{PredictorOptions{"", Fidelity::Roofline}};
   json r = json::parse(R"({"op":"model_step","model":"llama3-8b","phase":"decode","batch":1,"context":0,"hw":"h200-sxm"})");
   Prediction pr = p.predict(r, "x");
   ASSERT_TRUE(pr.ok()) << pr.error;

@@ -21,7 +21,7 @@ std::optional<Fidelity> parse_fidelity(std::string_view s);
 
 struct PredictorOptions {
   std::string hw;  // a hardware name or path; overrides each record's "hw" when set
-  Fidelity fidelity = Fidelity::Roofline;
+  Fidelity fidelity = Fidelity::Analytical;
 };
 
 struct Prediction {
