@@ -1,6 +1,15 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "command.hpp"
@@ -9,6 +18,8 @@
 #include "headroom/memory/memory_estimate.hpp"
 #include "headroom/predict/predictor.hpp"
 #include "step_options.hpp"
+
+extern char** environ;
 
 namespace headroom::cli {
 
@@ -84,18 +95,106 @@ nlohmann::ordered_json to_json(const StepGraph& g, const HardwareSpec& hw, const
   return j;
 }
 
+// --plot: the JSON of --json goes to a temporary file, and `python3 -m headroom.plot roofline`
+// (python/headroom/plot.py, matplotlib) draws it. The package is found next to the binary
+// (<dir of headroom>/python, the build tree's copy) unless HEADROOM_PYTHONPATH says otherwise;
+// the interpreter is /usr/bin/python3 unless HEADROOM_PYTHON says otherwise.
+constexpr int kPlotNoMatplotlib = 3;  // headroom.plot's exit code when matplotlib is missing
+
+std::string plot_pythonpath() {
+  if (const char* e = std::getenv("HEADROOM_PYTHONPATH"); e && *e) return e;
+  std::error_code ec;
+  auto exe = std::filesystem::canonical("/proc/self/exe", ec);
+  if (ec) throw Error("--plot: cannot locate the headroom executable (/proc/self/exe); set HEADROOM_PYTHONPATH");
+  return (exe.parent_path() / "python").string();
+}
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& suffix) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / ("headroom-roofline-XXXXXX" + suffix)).string();
+    int fd = mkstemps(tmpl.data(), static_cast<int>(suffix.size()));
+    if (fd < 0) throw Error(fmt::format("--plot: cannot create a temporary file {}", tmpl));
+    close(fd);
+    path_ = tmpl;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void run_plot(const nlohmann::ordered_json& j, const std::string& hw_file, const std::string& out,
+              const std::string& trace) {
+  const char* py_env = std::getenv("HEADROOM_PYTHON");
+  const std::string python = py_env && *py_env ? py_env : "/usr/bin/python3";
+  if (access(python.c_str(), X_OK) != 0)
+    throw Error(fmt::format("--plot needs Python 3 with matplotlib, and {} was not found (Debian: apt-get install "
+                            "python3 python3-matplotlib; or set HEADROOM_PYTHON)", python));
+  const std::string pypath = plot_pythonpath();
+  if (!std::filesystem::exists(std::filesystem::path(pypath) / "headroom" / "plot.py"))
+    throw Error(fmt::format("--plot: the headroom Python package (headroom/plot.py) is not in {}; build the python "
+                            "target or set HEADROOM_PYTHONPATH to the directory that holds headroom/",
+                            pypath));
+  if (!trace.empty() && !std::filesystem::exists(trace)) throw InputError(fmt::format("{}: cannot open file", trace));
+  TempFile tmp(".json");
+  {
+    std::ofstream f(tmp.path());
+    f << j.dump() << "\n";
+    if (!f) throw Error(fmt::format("--plot: cannot write {}", tmp.path()));
+  }
+  std::vector<std::string> argv{python, "-m", "headroom.plot", "roofline", "--json", tmp.path(), "--out", out};
+  if (!trace.empty()) argv.insert(argv.end(), {"--trace", trace});
+  if (!hw_file.empty()) argv.insert(argv.end(), {"--hw", hw_file});
+  // The environment, with PYTHONPATH = the package directory (before any PYTHONPATH already set).
+  std::vector<std::string> env;
+  std::string old_pp;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (kv.rfind("PYTHONPATH=", 0) == 0) old_pp = kv.substr(11);
+    else env.push_back(kv);
+  }
+  env.push_back("PYTHONPATH=" + pypath + (old_pp.empty() ? "" : ":" + old_pp));
+  env.push_back("MPLBACKEND=Agg");
+  std::vector<char*> cargv, cenv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  for (auto& e : env) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+  std::cout.flush();
+  pid_t pid = 0;
+  if (int rc = posix_spawn(&pid, python.c_str(), nullptr, nullptr, cargv.data(), cenv.data()); rc != 0)
+    throw Error(fmt::format("--plot: cannot run {}: {}", python, std::strerror(rc)));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw Error(fmt::format("--plot: waiting for {}: {}", python, std::strerror(errno)));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kPlotNoMatplotlib)
+    throw Error(fmt::format("--plot needs matplotlib for {} (Debian: apt-get install python3-matplotlib)", python));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error(fmt::format("--plot: {} -m headroom.plot failed (exit status {}); see its message above", python,
+                            WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+}
+
 }  // namespace
 
 int cmd_roofline(const std::vector<std::string>& args) {
   po::options_description opts("roofline options");
   StepOptions so;
   so.add_to(opts);
-  opts.add_options()("json", "machine-readable output")("all", "one row per operator instead of grouping layers");
+  opts.add_options()("json", "machine-readable output")("all", "one row per operator instead of grouping layers")
+      ("plot", po::value<std::string>(), "also draw the roofline into this image file (.png, .svg, .pdf; needs "
+                                         "Python 3 with matplotlib)")
+      ("trace", po::value<std::string>(), "with --plot: place this trace's measured kernel cases on the plot");
   po::variables_map vm;
   if (!parse(args, opts, vm,
              "usage: headroom roofline --model models/llama3-8b.yaml --hw hw_configs/h200-sxm.yaml --phase decode "
-             "--batch 8 --context 4096 [--tp 1] [--json]"))
+             "--batch 8 --context 4096 [--tp 1] [--json] [--plot out.png [--trace T.jsonl]]"))
     return 0;
+  if (vm.count("trace") && !vm.count("plot")) throw UsageError("--trace needs --plot");
   LoadedStep s = so.load(vm);
   auto cm = make_cost_model(so.fidelity(vm), s.hw);
   StepGraph g = StepGraph::build(s.model, s.cfg);
@@ -105,6 +204,11 @@ int cmd_roofline(const std::vector<std::string>& args) {
     std::cout << to_json(g, s.hw, s.model, t, mem, *cm).dump(2) << "\n";
   } else {
     print_table(g, s.hw, s.model, t, mem, *cm, s.cuda_graph);
+  }
+  if (vm.count("plot")) {
+    const std::string out = vm["plot"].as<std::string>();
+    run_plot(to_json(g, s.hw, s.model, t, mem, *cm), s.hw.file, out, vm.count("trace") ? vm["trace"].as<std::string>() : "");
+    std::cerr << "roofline plot written to " << out << "\n";
   }
   return 0;
 }

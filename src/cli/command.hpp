@@ -30,6 +30,8 @@ int cmd_predict(const std::vector<std::string>& args);
 int cmd_import_hf(const std::vector<std::string>& args);
 int cmd_describe(const std::vector<std::string>& args);
 int cmd_validate(const std::vector<std::string>& args);
+int cmd_step(const std::vector<std::string>& args);
 int cmd_calibrate(const std::vector<std::string>& args);
+int cmd_memory(const std::vector<std::string>& args);
 
 }  // namespace headroom::cli

@@ -28,11 +28,13 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
 const std::vector<Command>& commands() {
   static const std::vector<Command> cmds{
       {"roofline", "per-operator roofline of one model step (table or --json)", cmd_roofline},
+      {"step", "step latency of a model under a parallel plan (tp, pp, ep, dp)", cmd_step},
       {"predict", "predict every case of a JSON Lines trace read from stdin", cmd_predict},
       {"import-hf", "convert a Hugging Face config.json into a headroom model file", cmd_import_hf},
       {"describe", "print every parameter of a hardware or model file", cmd_describe},
       {"validate", "score predictions against measured traces, per op family", cmd_validate},
       {"calibrate", "fit the kernel model's parameters to a measured trace", cmd_calibrate},
+      {"memory", "per-GPU memory plan: weights, KV cache capacity, what fails first", cmd_memory},
   };
   return cmds;
 }

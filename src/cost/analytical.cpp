@@ -16,6 +16,8 @@ struct Tile {
   double KernelParams::*rel;  // relative efficiency parameter (nullptr = 1)
 };
 // CUTLASS/cuBLAS-style Hopper tile shapes (CTA tile M x N), largest first.
+// (Tiles of 16 or 32 rows, for kernels that swap A and B at small batch, fitted worse on the
+// measured cuBLASLt sweep: its small-m kernels pad to 64 rows.)
 constexpr Tile kTiles[] = {{128, 256, nullptr}, {256, 128, nullptr}, {128, 128, &KernelParams::gemm_tile_128x128},
                            {64, 128, &KernelParams::gemm_tile_64x128}, {128, 64, &KernelParams::gemm_tile_64x128}};
 // fp32 runs on the FMA units: its small-m kernels are GEMVs without padding rows.
@@ -59,6 +61,12 @@ Seconds AnalyticalCostModel::host_issue_time(IssueMode mode) const {
     case IssueMode::Graph: return Seconds(0);  // the whole graph is one launch
   }
   return Seconds(0);
+}
+
+Seconds AnalyticalCostModel::host_time(const Op& op, IssueMode mode) const {
+  Seconds t = host_issue_time(mode) * static_cast<double>(op.kernels);
+  if (op.kind == OpKind::Collective && mode == IssueMode::Torch) t += Seconds(p_.collective_host_overhead);
+  return t;
 }
 
 Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2, double efficiency) const {
@@ -193,13 +201,14 @@ OpCost AnalyticalCostModel::collective(const Op& op, double overhead) const {
     c.bound = Bound::Overhead;
     return c;
   }
-  // NCCL: a fixed latency that grows with the group (launch, protocol handshakes, the slowest
+  // NCCL: a fixed latency that grows with the group (protocol handshakes, the slowest
   // rank), plus the bytes each rank sends (ring bus bytes, Op::wire_bytes) at the fraction of the
   // per-direction link bandwidth the algorithm reaches.
   const double g = static_cast<double>(s.gpus);
   const double eff = s.kind == CollectiveKind::AllReduce ? p_.collective_bw_efficiency : p_.collective_bw_efficiency_gather;
   c.comm = Seconds(op.wire_bytes.value() / (fabric_bandwidth(hw_).value() * eff));
-  c.overhead = Seconds(p_.collective_latency + (g - 2.0) * p_.collective_latency_per_gpu);
+  // Latency grows with the depth of NCCL's tree / the number of ring handshakes: log2 of the group.
+  c.overhead = Seconds(p_.collective_latency + (std::log2(g) - 1.0) * p_.collective_latency_per_gpu);
   c.time = c.comm + c.overhead;
   c.bound = c.comm >= c.overhead ? Bound::Communication : Bound::Overhead;
   return c;

@@ -28,7 +28,7 @@ std::string_view to_string(IssueMode m) {
 }
 
 Seconds issued_time(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode) {
-  const Seconds host = cm.host_issue_time(mode) * static_cast<double>(op.kernels);
+  const Seconds host = cm.host_time(op, mode);
   if (op.syncs > 0) {
     // Each synchronisation drains the GPU before the host goes on: the op's host and GPU
     // work no longer overlap, and every sync adds its round trip.
@@ -76,12 +76,13 @@ StepCost evaluate_step(const StepGraph& g, const CostModel& cm, bool cuda_graph)
   StepCost s;
   s.ops.reserve(g.size());
   const IssueMode mode = cuda_graph ? IssueMode::Graph : IssueMode::Torch;
-  const Seconds issue = cm.host_issue_time(mode);
+  const Seconds issue = cm.host_issue_time(mode);  // the first kernel waits for its launch
   for (OpVertex v : g.order()) {
     OpCost c = cm.cost(g.op(v), mode);
     s.gpu_time += c.time;
-    s.host_time += issue * static_cast<double>(g.op(v).kernels);
+    s.host_time += cm.host_time(g.op(v), mode);
     s.by_bound[static_cast<int>(c.bound)] += c.time;
+    if (g.op(v).kind == OpKind::Collective) s.collective_time += c.time;
     s.ops.push_back(c);
   }
   // The CPU issues kernels ahead of the GPU; the step ends when both are done. The first kernel

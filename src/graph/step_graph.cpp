@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 
 #include "headroom/core/error.hpp"
@@ -26,8 +27,15 @@ void check_plan(const ModelSpec& m, const StepConfig& c) {
     bad(fmt::format("tp={} and the {} KV heads: neither divides the other", c.tp, a.kv_heads));
   if (m.ffn.intermediate > 0 && m.ffn.intermediate % c.tp != 0)
     bad(fmt::format("tp={} does not divide the FFN width {}", c.tp, m.ffn.intermediate));
-  if (m.moe && m.moe->expert_intermediate % c.tp != 0)
+  if (m.moe && c.ep == 1 && m.moe->expert_intermediate % c.tp != 0)
     bad(fmt::format("tp={} does not divide the expert width {}", c.tp, m.moe->expert_intermediate));
+  if (c.ep <= 0) bad("ep must be positive");
+  if (c.ep > 1 && !m.moe) bad(fmt::format("ep={} needs a mixture-of-experts model", c.ep));
+  if (c.ep > 1 && m.moe->experts % c.ep != 0)
+    bad(fmt::format("ep={} does not divide the {} routed experts", c.ep, m.moe->experts));
+  if (c.first_layer < 0 || c.first_layer + c.layers.value_or(m.layers - c.first_layer) > m.layers)
+    bad(fmt::format("layers {}..{} are outside the model's {} layers", c.first_layer,
+                    c.first_layer + c.layers.value_or(m.layers) - 1, m.layers));
   const int64_t tokens = c.phase == Phase::Prefill ? c.seq : c.context + 1;
   if (m.max_context > 0 && tokens > m.max_context * 16)
     bad(fmt::format("sequence length {} is far beyond the model's {} maximum", tokens, m.max_context));
@@ -36,7 +44,11 @@ void check_plan(const ModelSpec& m, const StepConfig& c) {
 class Builder {
  public:
   Builder(const ModelSpec& m, const StepConfig& c, OpGraph& g) : m_(m), c_(c), g_(g) {
-    act_ = c.act_dtype.value_or(m.dtype);
+    // Weights in the model's (or the plan's) format; activations in a 16-bit float unless given:
+    // fp8/int8/4-bit checkpoints still compute their elementwise work in bf16.
+    w_ = c.weight_dtype.value_or(m.dtype);
+    const DType md = m.dtype;
+    act_ = c.act_dtype.value_or(md == DType::BF16 || md == DType::FP16 || md == DType::FP32 ? md : DType::BF16);
     kv_ = c.kv_dtype.value_or(act_);
     tokens_ = c.phase == Phase::Prefill ? c.batch * c.seq : c.batch;
   }
@@ -49,15 +61,16 @@ class Builder {
   }
 
   void build() {
-    const int64_t layers = c_.layers.value_or(m_.layers);
+    const int64_t layers = c_.layers.value_or(m_.layers - c_.first_layer);
     const int64_t h = m_.hidden;
     std::optional<OpVertex> x;
-    if (c_.embedding) x = add(make_row_op("embedding", OpKind::Embedding, tokens_, h, act_), {});
-    for (int64_t l = 0; l < layers; ++l) x = layer(static_cast<int>(l), x);
+    if (c_.embedding && c_.first_layer == 0) x = add(make_row_op("embedding", OpKind::Embedding, tokens_, h, act_), {});
+    for (int64_t l = c_.first_layer; l < c_.first_layer + layers; ++l) x = layer(static_cast<int>(l), x);
+    if (!c_.head) return;
     // Final norm and lm-head on the last position of each sequence only.
-    OpVertex n = add(make_rmsnorm("final_norm", c_.batch, h, act_, c_.impl), {*x});
+    OpVertex n = add(make_rmsnorm("final_norm", c_.batch, h, act_, c_.impl), {x});
     const int64_t vocab_shard = c_.vocab_parallel_head ? (m_.vocab + c_.tp - 1) / c_.tp : m_.vocab;
-    OpVertex head = add(make_gemm("lm_head", c_.batch, vocab_shard, h, act_), {n});
+    OpVertex head = add(make_gemm("lm_head", c_.batch, vocab_shard, h, w_), {n});
     if (c_.tp > 1 && c_.vocab_parallel_head) {
       add(make_collective("lm_head.all_gather", CollectiveKind::AllGather, c_.tp,
                           static_cast<double>(c_.batch) * vocab_shard * gemm_output_bytes(act_), act_),
@@ -85,7 +98,7 @@ class Builder {
     if (a.kind == AttentionKind::GQA) {
       const int64_t kvh = std::max<int64_t>(1, a.kv_heads / tp);  // replicated when tp > kv_heads
       const int64_t d = a.head_dim;
-      OpVertex qkv = add(named(make_gemm("qkv", tokens_, (heads + 2 * kvh) * d, h, act_), l), {n1});
+      OpVertex qkv = add(named(make_gemm("qkv", tokens_, (heads + 2 * kvh) * d, h, w_), l), {n1});
       OpVertex rope = add(named(make_rope("rope", tokens_, (heads + kvh) * d, 2, act_, c_.impl), l), {qkv});
       Op kv_op = make_kv_write("kv_write", tokens_, 2 * kvh * d, kv_);
       if (c_.impl == Impl::TorchReference) {  // k and v copied separately into strided cache slices
@@ -96,7 +109,7 @@ class Builder {
       OpVertex kvw = add(named(std::move(kv_op), l), {rope});
       AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, kvh, d, d, c_.phase == Phase::Prefill};
       OpVertex att = add(named(make_attention("attention", s, act_, kv_), l), {kvw});
-      attn_out = add(named(make_gemm("o_proj", tokens_, h, heads * d, act_), l), {att});
+      attn_out = add(named(make_gemm("o_proj", tokens_, h, heads * d, w_), l), {att});
     } else {
       attn_out = mla(l, n1, heads, q_len, kv_len);
     }
@@ -113,17 +126,33 @@ class Builder {
     if (m_.is_moe_layer(l)) {
       const auto& moe = *m_.moe;
       OpVertex router = add(named(make_moe_router("router", tokens_, h, moe.experts, act_), l), {n2});
-      MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate / tp, tokens_, moe.shared_experts, true,
-                 c_.moe_experts_touched};
-      ffn_out = add(named(make_moe_experts("experts", s, act_), l), {router});
+      if (c_.ep > 1) {
+        // Expert parallelism: each of the ep GPUs holds experts/ep whole experts and serves the
+        // routed copies of the group's tokens (ep x tokens x top_k spread evenly), exchanged by
+        // an all-to-all before (dispatch) and after (combine) the experts.
+        const double copies = static_cast<double>(tokens_) * moe.top_k * bytes_per_element(act_) * h;
+        OpVertex disp = add(named(make_collective("dispatch.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l),
+                            {router});
+        const int64_t local = moe.experts / c_.ep;
+        const double touched =
+            local * (1.0 - std::pow(1.0 - static_cast<double>(moe.top_k) / moe.experts, static_cast<double>(c_.ep * tokens_)));
+        MoeShape s{local, moe.top_k, h, moe.expert_intermediate, tokens_, moe.shared_experts, true,
+                   c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : touched};
+        OpVertex ex = add(named(make_moe_experts("experts", s, w_), l), {disp});
+        ffn_out = add(named(make_collective("combine.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l), {ex});
+      } else {
+        MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate / tp, tokens_, moe.shared_experts, true,
+                   c_.moe_experts_touched};
+        ffn_out = add(named(make_moe_experts("experts", s, w_), l), {router});
+      }
     } else {
       const int64_t inter = m_.ffn.intermediate / tp;
-      OpVertex gu = add(named(make_gemm("gate_up", tokens_, 2 * inter, h, act_), l), {n2});
+      OpVertex gu = add(named(make_gemm("gate_up", tokens_, 2 * inter, h, w_), l), {n2});
       OpVertex act = add(named(make_swiglu("swiglu", tokens_, inter, act_, c_.impl), l), {gu});
-      ffn_out = add(named(make_gemm("down_proj", tokens_, h, inter, act_), l), {act});
+      ffn_out = add(named(make_gemm("down_proj", tokens_, h, inter, w_), l), {act});
     }
     OpVertex after_down = ffn_out;
-    if (tp > 1)
+    if (tp > 1 && !(c_.ep > 1 && m_.is_moe_layer(l)))  // EP experts are whole: nothing to reduce
       after_down = add(named(make_collective("down_proj.all_reduce", CollectiveKind::AllReduce, tp,
                                              static_cast<double>(tokens_) * h * bytes_per_element(act_), act_), l),
                        {ffn_out});
@@ -141,13 +170,13 @@ class Builder {
     const int64_t qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
     OpVertex q;
     if (a.q_lora_rank > 0) {
-      OpVertex qa = add(named(make_gemm("q_a", tokens_, a.q_lora_rank, h, act_), l), {n1});
+      OpVertex qa = add(named(make_gemm("q_a", tokens_, a.q_lora_rank, h, w_), l), {n1});
       OpVertex qn = add(named(make_rmsnorm("q_a_norm", tokens_, a.q_lora_rank, act_, c_.impl), l), {qa});
-      q = add(named(make_gemm("q_b", tokens_, heads * qk, a.q_lora_rank, act_), l), {qn});
+      q = add(named(make_gemm("q_b", tokens_, heads * qk, a.q_lora_rank, w_), l), {qn});
     } else {
-      q = add(named(make_gemm("q", tokens_, heads * qk, h, act_), l), {n1});
+      q = add(named(make_gemm("q", tokens_, heads * qk, h, w_), l), {n1});
     }
-    OpVertex kva = add(named(make_gemm("kv_a", tokens_, a.kv_lora_rank + a.qk_rope_head_dim, h, act_), l), {n1});
+    OpVertex kva = add(named(make_gemm("kv_a", tokens_, a.kv_lora_rank + a.qk_rope_head_dim, h, w_), l), {n1});
     OpVertex kvn = add(named(make_rmsnorm("kv_a_norm", tokens_, a.kv_lora_rank, act_, c_.impl), l), {kva});
     OpVertex rope = add(named(make_rope("rope", tokens_, (heads + 1) * a.qk_rope_head_dim, 2, act_, c_.impl), l),
                         {q, kvn});
@@ -157,25 +186,26 @@ class Builder {
     if (c_.phase == Phase::Prefill) {
       const int64_t up_rows = c_.batch * kv_len;
       OpVertex kvb = add(named(make_gemm("kv_b", up_rows, heads * (a.qk_nope_head_dim + a.v_head_dim),
-                                         a.kv_lora_rank, act_), l), {kvw});
+                                         a.kv_lora_rank, w_), l), {kvw});
       AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, heads, qk, a.v_head_dim, true};
       att = add(named(make_attention("attention", s, act_, act_), l), {kvb});
     } else {
       // q_nope absorbed into the latent: per head [tokens, nope] x [nope, kv_lora].
-      OpVertex qabs = add(named(make_gemm("q_absorb", tokens_, a.kv_lora_rank, a.qk_nope_head_dim, act_, heads), l),
+      OpVertex qabs = add(named(make_gemm("q_absorb", tokens_, a.kv_lora_rank, a.qk_nope_head_dim, w_, heads), l),
                           {kvw});
       AttentionShape s{c_.phase, c_.batch, 1, kv_len, heads, 1, a.kv_lora_rank + a.qk_rope_head_dim,
                        a.kv_lora_rank, false};
       OpVertex core = add(named(make_attention("attention", s, act_, kv_), l), {qabs});
-      att = add(named(make_gemm("v_absorb", tokens_, a.v_head_dim, a.kv_lora_rank, act_, heads), l), {core});
+      att = add(named(make_gemm("v_absorb", tokens_, a.v_head_dim, a.kv_lora_rank, w_, heads), l), {core});
     }
-    return add(named(make_gemm("o_proj", tokens_, h, heads * a.v_head_dim, act_), l), {att});
+    return add(named(make_gemm("o_proj", tokens_, h, heads * a.v_head_dim, w_), l), {att});
   }
 
   const ModelSpec& m_;
   const StepConfig& c_;
   OpGraph& g_;
   DType act_ = DType::BF16;
+  DType w_ = DType::BF16;
   DType kv_ = DType::BF16;
   int64_t tokens_ = 0;
 };

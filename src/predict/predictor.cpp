@@ -4,6 +4,7 @@
 
 #include "headroom/core/error.hpp"
 #include "headroom/cost/analytical.hpp"
+#include "headroom/sim/cycle_model.hpp"
 
 namespace headroom {
 
@@ -28,6 +29,7 @@ std::unique_ptr<CostModel> make_cost_model(Fidelity f, const HardwareSpec& hw) {
   switch (f) {
     case Fidelity::Roofline: return std::make_unique<RooflineCostModel>(hw);
     case Fidelity::Analytical: return std::make_unique<AnalyticalCostModel>(hw);
+    case Fidelity::Cycle: return std::make_unique<CycleCostModel>(hw);
     default: break;
   }
   throw UsageError(fmt::format("fidelity \"{}\" is not available yet", to_string(f)));

@@ -21,6 +21,7 @@ class AnalyticalCostModel final : public CostModel {
   [[nodiscard]] Seconds sync_time() const override { return Seconds(p_.launch_latency); }
   [[nodiscard]] Seconds host_issue_time(bool cuda_graph) const override;
   [[nodiscard]] Seconds host_issue_time(IssueMode mode) const override;
+  [[nodiscard]] Seconds host_time(const Op& op, IssueMode mode) const override;
   [[nodiscard]] const KernelParams& params() const { return p_; }
 
   // Parts, exposed for tests and the cycle-approximate model.

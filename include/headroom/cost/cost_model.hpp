@@ -55,6 +55,10 @@ class CostModel {
   [[nodiscard]] virtual Seconds host_issue_time(IssueMode mode) const {
     return host_issue_time(mode == IssueMode::Graph);
   }
+  // CPU time to issue one op (all its kernels).
+  [[nodiscard]] virtual Seconds host_time(const Op& op, IssueMode mode) const {
+    return host_issue_time(mode) * static_cast<double>(op.kernels);
+  }
 };
 
 // The datasheet roofline: max(FLOPs / peak, bytes / HBM bandwidth, wire bytes / link bandwidth).
@@ -85,6 +89,7 @@ struct StepCost {
   Seconds host_time;        // CPU issue time of all kernels
   Seconds time;             // predicted step time
   Seconds by_bound[4];      // GPU time per Bound
+  Seconds collective_time;  // GPU time of the collective ops (TP all-reduce, EP all-to-all)
 };
 
 // Time of one op as measured back to back from the host: the GPU's time, unless issuing its

@@ -19,8 +19,12 @@ struct StepConfig {
   int64_t seq = 0;       // prefill: new tokens per sequence
   int64_t context = 0;   // decode: tokens already in the cache per sequence
   int64_t tp = 1;        // tensor-parallel degree (Megatron split)
+  int64_t ep = 1;        // expert-parallel degree: routed experts split over ep GPUs, all-to-all around them
   std::optional<int64_t> layers;  // override the model's depth (embeddings and head unchanged)
-  std::optional<DType> act_dtype;  // default: the model's dtype
+  int64_t first_layer = 0;        // a pipeline stage's first layer (its graph holds `layers` layers from here)
+  bool head = true;               // include the final norm and lm-head (the last pipeline stage)
+  std::optional<DType> act_dtype;  // default: the model's dtype when 16/32-bit, else bf16
+  std::optional<DType> weight_dtype;  // default: the model's dtype (matrix weights and their GEMMs)
   std::optional<DType> kv_dtype;   // default: act dtype
   double moe_experts_touched = 0;  // 0: expected value under uniform routing
   // Implementation of the elementwise ops: the plain eager PyTorch reference (the default, as

@@ -1,6 +1,8 @@
 #pragma once
 // Device-memory footprint of a model step on one GPU of a tensor-parallel group: weights, KV
-// cache, and their sum against the HBM capacity.
+// cache, and their sum against the HBM capacity (the datasheet's). A quick check for roofline;
+// the full plan (weight/KV formats, PP/EP, runtime overheads, paging, the memory a process can
+// really allocate) is plan_memory() in memory_plan.hpp.
 #include "headroom/graph/step_graph.hpp"
 #include "headroom/hw/hardware_spec.hpp"
 #include "headroom/model/model_spec.hpp"

@@ -1,0 +1,72 @@
+#include "headroom/cost/step.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "headroom/core/error.hpp"
+
+namespace headroom {
+
+StepPrediction predict_step(const ModelSpec& m, StepConfig cfg, const ParallelPlan& plan, const CostModel& cm,
+                            bool cuda_graph) {
+  auto bad = [&](const std::string& what) {
+    throw InputError(fmt::format("{}: plan tp={} pp={} ep={} dp={} microbatches={}: {}", m.name, plan.tp, plan.pp,
+                                 plan.ep, plan.dp, plan.microbatches, what));
+  };
+  const int64_t layers = cfg.layers.value_or(m.layers);
+  if (plan.pp <= 0 || plan.dp <= 0 || plan.microbatches <= 0) bad("degrees must be positive");
+  if (plan.pp > layers) bad(fmt::format("pp={} is deeper than the {} layers", plan.pp, layers));
+  if (cfg.batch % plan.microbatches != 0)
+    bad(fmt::format("{} micro-batches do not divide the batch of {}", plan.microbatches, cfg.batch));
+  if (plan.microbatches > 1 && plan.pp == 1) bad("micro-batches need pipeline stages (pp > 1)");
+
+  cfg.tp = plan.tp;
+  cfg.ep = plan.ep;
+  const int64_t mb = cfg.batch / plan.microbatches;
+  StepPrediction out;
+  out.tokens = cfg.phase == Phase::Prefill ? cfg.batch * cfg.seq : cfg.batch;
+  // Layers per stage: as even as possible, the first stages take the remainder.
+  int64_t next = 0;
+  Seconds slowest;
+  for (int64_t s = 0; s < plan.pp; ++s) {
+    const int64_t n = layers / plan.pp + (s < layers % plan.pp ? 1 : 0);
+    StepConfig sc = cfg;
+    sc.batch = mb;
+    sc.first_layer = next;
+    sc.layers = n;
+    sc.embedding = cfg.embedding && s == 0;
+    sc.head = cfg.head && s == plan.pp - 1;
+    StepGraph g = StepGraph::build(m, sc);
+    StepCost c = evaluate_step(g, cm, cuda_graph);
+    StageTime st;
+    st.first_layer = next;
+    st.layers = n;
+    st.time = c.time;
+    st.comm = c.collective_time;
+    st.host = c.host_time;
+    out.stages.push_back(st);
+    out.comm += st.comm;
+    out.first_token_path += st.time;
+    slowest = std::max(slowest, st.time);
+    next += n;
+  }
+  if (plan.pp > 1) {
+    // Point-to-point send of the hidden states between stages (a 2-GPU gather moves its input once).
+    const double tokens_mb = static_cast<double>(cfg.phase == Phase::Prefill ? mb * cfg.seq : mb);
+    Op send = make_collective("p2p", CollectiveKind::AllGather, 2,
+                              tokens_mb * m.hidden * bytes_per_element(cfg.act_dtype.value_or(m.dtype)),
+                              cfg.act_dtype.value_or(m.dtype));
+    out.p2p = cm.cost(send, cuda_graph ? IssueMode::Graph : IssueMode::Torch).time;
+  }
+  out.first_token_path += out.p2p * static_cast<double>(plan.pp - 1);
+  // GPipe schedule: the first micro-batch fills the pipeline, the rest follow at the pace of the
+  // slowest stage.
+  out.latency = out.first_token_path + (slowest + out.p2p) * static_cast<double>(plan.microbatches - 1);
+  const double slots = static_cast<double>(plan.microbatches + plan.pp - 1);
+  out.bubble_fraction = plan.pp > 1 ? static_cast<double>(plan.pp - 1) / slots : 0.0;
+  out.tokens_per_s = out.latency.value() > 0 ? plan.dp * out.tokens / out.latency.value() : 0.0;
+  return out;
+}
+
+}  // namespace headroom
