@@ -1,0 +1,95 @@
+// Step latency under parallel plans: pipeline arithmetic, expert parallelism, rejected plans.
+#include <gtest/gtest.h>
+
+#include "headroom/core/error.hpp"
+#include "headroom/cost/step.hpp"
+
+using namespace headroom;
+
+namespace {
+const HardwareSpec& h200() {
+  static HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  return hw;
+}
+ModelSpec model(const char* name) {
+  return ModelSpec::from_yaml_file(std::string(HEADROOM_SOURCE_DIR) + "/models/" + name + ".yaml");
+}
+std::string error_of(const ModelSpec& m, StepConfig c, ParallelPlan p) {
+  RooflineCostModel rl(h200());
+  try {
+    (void)predict_step(m, c, p, rl, false);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Step, PipelineStagesSplitLayersAndFollowGPipe) {
+  RooflineCostModel rl(h200());
+  ModelSpec m = model("llama3-8b");
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 8;
+  c.context = 1024;
+  ParallelPlan one;
+  StepPrediction p1 = predict_step(m, c, one, rl, true);
+  ParallelPlan pipe;
+  pipe.pp = 2;
+  pipe.microbatches = 2;
+  StepPrediction p2 = predict_step(m, c, pipe, rl, true);
+  ASSERT_EQ(p2.stages.size(), 2u);
+  EXPECT_EQ(p2.stages[0].layers, 16);
+  EXPECT_EQ(p2.stages[1].first_layer, 16);
+  // GPipe: one micro-batch through both stages, then one more at the pace of the slowest stage.
+  const Seconds slowest = std::max(p2.stages[0].time, p2.stages[1].time);
+  EXPECT_NEAR(p2.latency.value(),
+              (p2.stages[0].time + p2.stages[1].time + p2.p2p + slowest + p2.p2p).value(), 1e-12);
+  EXPECT_NEAR(p2.bubble_fraction, 1.0 / 3.0, 1e-12);
+  // Decode is weight-bound: half the layers per stage, so a stage takes about half the step.
+  EXPECT_NEAR(p2.stages[0].time / p1.latency, 0.5, 0.06);
+  // The p2p transfer is the hidden states of one micro-batch: 4 x 4096 x 2 B over 450 GB/s.
+  EXPECT_NEAR(p2.p2p.value(), 4.0 * 4096 * 2 / 450e9, 1e-12);
+}
+
+TEST(Step, ExpertParallelismAddsAllToAllsAroundTheExperts) {
+  ModelSpec m = model("mixtral-8x7b");
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 16;
+  c.context = 512;
+  c.ep = 4;
+  c.layers = 2;
+  StepGraph g = StepGraph::build(m, c);
+  int a2a = 0, all_reduce_after_experts = 0;
+  for (auto v : g.order()) {
+    const Op& op = g.op(v);
+    if (op.kind == OpKind::Collective && op.as<CollectiveShape>().kind == CollectiveKind::AllToAll) {
+      ++a2a;
+      EXPECT_EQ(op.as<CollectiveShape>().gpus, 4);
+      EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 2 * 4096 * 2);  // tokens x top-2 x hidden x bf16
+    }
+    if (op.name.find("down_proj.all_reduce") != std::string::npos) ++all_reduce_after_experts;
+    if (op.kind == OpKind::MoeExperts) EXPECT_EQ(op.as<MoeShape>().experts, 2);  // 8 experts / ep 4
+  }
+  EXPECT_EQ(a2a, 4);  // dispatch + combine, two layers
+  EXPECT_EQ(all_reduce_after_experts, 0);
+}
+
+TEST(Step, RejectsPlansThatCannotWork) {
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 6;
+  c.context = 10;
+  ParallelPlan p;
+  p.pp = 40;
+  EXPECT_NE(error_of(model("llama3-8b"), c, p).find("pp=40 is deeper than the 32 layers"), std::string::npos);
+  p.pp = 2;
+  p.microbatches = 4;
+  EXPECT_NE(error_of(model("llama3-8b"), c, p).find("4 micro-batches do not divide the batch of 6"), std::string::npos);
+  p = ParallelPlan{};
+  p.ep = 3;
+  EXPECT_NE(error_of(model("mixtral-8x7b"), c, p).find("ep=3 does not divide the 8 routed experts"), std::string::npos);
+  p.ep = 2;
+  EXPECT_NE(error_of(model("llama3-8b"), c, p).find("ep=2 needs a mixture-of-experts model"), std::string::npos);
+}
