@@ -25,6 +25,7 @@ void bind_model(py::module_& m);
 void bind_graph(py::module_& m);
 void bind_cost(py::module_& m);
 void bind_predict(py::module_& m);
+void bind_memory(py::module_& m);
 
 // Python value <-> ordered JSON (dicts keep their key order). Raises TypeError for values JSON
 // cannot hold; numpy scalars are accepted through their .item().

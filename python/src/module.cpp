@@ -25,4 +25,5 @@ PYBIND11_MODULE(_headroom, m) {
   hb::bind_graph(m);
   hb::bind_cost(m);
   hb::bind_predict(m);
+  hb::bind_memory(m);
 }

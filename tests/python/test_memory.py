@@ -1,0 +1,85 @@
+"""headroom.memory: the per-GPU memory plan (hand-derived numbers in tests/memory/test_memory_plan.cpp)."""
+
+import json
+import subprocess
+
+import pytest
+
+import headroom
+
+
+def test_llama70b_tp2_capacity():
+    # KV budget 62,272,847,872 B / 2,621,440 B per 16-token block = 23,755 blocks = 380,080 tokens.
+    r = headroom.memory("llama3-70b", "h200-sxm", tp=2, context=4096, batch=64)
+    assert r.fits and r.fails_first == "kv_cache"
+    assert r.kv_blocks == 23755 and r.kv_tokens == 380080
+    assert r.max_sequences == 92
+    assert r.weights_bytes == 70555025408.0
+    assert r.kv_bytes_per_token == 163840.0
+    d = r.to_dict()
+    assert d["kv"]["tokens"] == 380080
+    assert d["at_batch"] == {"batch": 64, "max_context": 5936, "context_limit": "kv_cache", "fits": True,
+                             "kv_share": pytest.approx(64 * 256 / 23755)}
+    assert "fits" in repr(r) and "380080 tokens" in repr(r)
+
+
+def test_fp8_kv_doubles_and_int4_weights():
+    bf16 = headroom.memory("llama3-70b", "h200-sxm", tp=2)
+    fp8 = headroom.memory("llama3-70b", "h200-sxm", tp=2, kv_dtype="fp8")
+    assert fp8.kv_tokens == 2 * bf16.kv_tokens
+    int4 = headroom.memory("llama3-70b", "h200-sxm", weights="int4")
+    assert int4.to_dict()["weights_format"] == {"name": "int4-g128", "bits_per_weight": 4.125, "zero_points": False,
+                                                 "embeddings_quantized": False}
+    assert int4.fits
+
+
+def test_does_not_fit_returns_the_reason():
+    r = headroom.memory("llama3-70b", "h200-sxm")
+    assert not r.fits and r.fails_first == "weights"
+    assert r.reason.startswith("the weights do not fit")
+    assert r.to_dict()["error"] == r.reason
+    assert "DOES NOT FIT" in repr(r)
+    # util 1.0 leaves 1251 blocks (20,016 tokens)
+    assert headroom.memory("llama3-70b", "h200-sxm", util=1.0).kv_tokens == 20016
+
+
+def test_rejected_plans_raise():
+    with pytest.raises(headroom.InputError, match="tp 3 does not divide the 64 attention heads"):
+        headroom.memory("llama3-70b", "h200-sxm", tp=3)
+    with pytest.raises(headroom.InputError, match="pp 81 is deeper than the 80 layers"):
+        headroom.memory("llama3-70b", "h200-sxm", pp=81)
+    with pytest.raises(headroom.InputError, match="ep 3 does not divide the 256 routed experts"):
+        headroom.memory("deepseek-v3", "h200-sxm", tp=8, ep=3)
+    with pytest.raises(headroom.UsageError, match="ambiguous"):
+        headroom.memory("llama3-8b", "h200-sxm", weights="fp4")
+    with pytest.raises(headroom.UsageError):
+        headroom.memory("llama3-8b", "h200-sxm", context=100, contexts=[100])
+
+
+def test_contexts_forms_and_runtime_overrides():
+    a = headroom.memory("llama3-8b", "h200-sxm", contexts=[100, 1000])
+    b = headroom.memory("llama3-8b", "h200-sxm", contexts="100,1000")
+    c = headroom.memory("llama3-8b", "h200-sxm", contexts={100: 1, 1000: 1})
+    d = headroom.memory("llama3-8b", "h200-sxm", contexts=[(100, 0.5), (1000, 0.5)])
+    assert a.max_sequences == b.max_sequences == c.max_sequences == d.max_sequences
+    assert a.fragmentation == pytest.approx(1 - 1100 / 1120)
+    base = headroom.memory("llama3-8b", "h200-sxm", block=1)
+    more = headroom.memory("llama3-8b", "h200-sxm", block=1, cuda_graphs="1 GiB")
+    assert base.kv_budget_bytes - more.kv_budget_bytes == pytest.approx(2**30)
+    assert more.to_dict()["per_gpu"]["cuda_graphs_bytes"] == 2**30
+    g = headroom.memory("llama3-8b", "h200-sxm", device_memory=80e9)
+    assert g.to_dict()["per_gpu"]["device_total_source"] == "given"
+
+
+def test_deepseek_mla_and_dict_model(h200_dict):
+    r = headroom.memory("deepseek-v3", h200_dict, tp=8, ep=8, context=32768)
+    assert r.kv_bytes_per_token == 61 * 576 * 2
+    assert any("MLA latent cache is not split by TP" in n for n in r.notes)
+    # a hardware dict has no key, so no measured device total: the datasheet's 141 GB is used
+    assert r.to_dict()["per_gpu"]["device_total_bytes"] == 141e9
+
+
+def test_cli_parity(headroom_cli):
+    out = subprocess.run([headroom_cli, "memory", "--model", "llama3-70b", "--hw", "h200-sxm", "--tp", "2",
+                          "--kv-dtype", "fp8", "--json"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == headroom.memory("llama3-70b", "h200-sxm", tp=2, kv_dtype="fp8").to_dict()
