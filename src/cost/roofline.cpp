@@ -29,12 +29,10 @@ std::string_view to_string(IssueMode m) {
 
 Seconds issued_time(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode) {
   const Seconds host = cm.host_time(op, mode);
-  if (op.syncs > 0) {
-    // Each synchronisation drains the GPU before the host goes on: the op's host and GPU
-    // work no longer overlap, and every sync adds its round trip.
-    return c.time + host + cm.sync_time() * static_cast<double>(op.syncs);
-  }
-  return std::max(c.time, host);
+  // Between synchronisations the GPU runs each kernel as soon as it is issued, so host and GPU
+  // work overlap segment by segment (equal segments: max of the totals); every synchronisation
+  // adds its round trip, during which neither side advances.
+  return std::max(c.time, host) + cm.sync_time() * static_cast<double>(op.syncs);
 }
 
 FlopRate roofline_peak(const HardwareSpec& hw, const Op& op) {
