@@ -26,11 +26,11 @@ StepPrediction predict_step(const ModelSpec& m, StepConfig cfg, const ParallelPl
   const int64_t mb = cfg.batch / plan.microbatches;
   StepPrediction out;
   out.tokens = cfg.phase == Phase::Prefill ? cfg.batch * cfg.seq : cfg.batch;
-  // Layers per stage: as even as possible, the first stages take the remainder.
+  const std::vector<int64_t> parts = stage_layers(layers, plan.pp);
   int64_t next = 0;
   Seconds slowest;
   for (int64_t s = 0; s < plan.pp; ++s) {
-    const int64_t n = layers / plan.pp + (s < layers % plan.pp ? 1 : 0);
+    const int64_t n = parts[static_cast<size_t>(s)];
     StepConfig sc = cfg;
     sc.batch = mb;
     sc.first_layer = next;

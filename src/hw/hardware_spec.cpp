@@ -45,6 +45,7 @@ MemoryTier read_tier(const YamlReader& r) {
   t.capacity = r.positive<Bytes>("capacity");
   t.bandwidth = r.positive<Bandwidth>("bandwidth");
   t.clock = r.maybe_positive<Hertz>("clock");
+  t.visible = r.maybe_positive<Bytes>("visible");
   r.finish();
   return t;
 }

@@ -110,20 +110,10 @@ std::string_view to_string(Limit l) {
   return "?";
 }
 
-std::optional<std::pair<Bytes, std::string>> measured_device_total(const std::string& hw_key) {
+std::optional<std::pair<Bytes, std::string>> measured_device_total(const HardwareSpec& hw) {
   // cudaMemGetInfo's total: the datasheet's "141 GB" is neither this nor NVML's total.
-  if (hw_key == "h200-sxm")
-    return std::pair{Bytes(150109880320.0),
-                     std::string("measured: cudaMemGetInfo total on H200 SXM, driver 580.159.04 (NVML total "
-                                 "150,754,820,096 B minus 644,939,776 B reserved; traces/h200/memory.jsonl)")};
+  if (hw.hbm.visible) return std::pair{*hw.hbm.visible, std::string("hardware file memory.hbm.visible (measured)")};
   return std::nullopt;
-}
-
-std::vector<int64_t> stage_layers(int64_t layers, int64_t pp) {
-  std::vector<int64_t> parts(static_cast<size_t>(pp), layers / pp);
-  const int64_t rem = layers % pp;
-  for (int64_t i = 2; i < rem + 2; ++i) parts[static_cast<size_t>(pp - i)] += 1;  // vllm/distributed/utils.py
-  return parts;
 }
 
 std::string check_parallel_plan(const ModelSpec& m, const ParallelPlan& p) {
@@ -285,7 +275,7 @@ MemoryPlan plan_memory(const ModelSpec& m, const HardwareSpec& hw, const MemoryO
   if (opt.runtime.device_total) {
     r.device_total = *opt.runtime.device_total;
     r.device_total_source = "given";
-  } else if (auto measured = measured_device_total(hw.key)) {
+  } else if (auto measured = measured_device_total(hw)) {
     r.device_total = measured->first;
     r.device_total_source = measured->second;
   } else {

@@ -350,7 +350,7 @@ TEST(MemoryPlan, MatchesMeasuredH200Capacity) {
   EXPECT_EQ(rt.library_workspace.value(), stage["after_flash"]["non_torch_used"].get<double>() -
                                               stage["after_context"]["non_torch_used"].get<double>() +
                                               stage["after_flash"]["torch_allocated"].get<double>());
-  EXPECT_EQ(measured_device_total("h200-sxm")->first.value(), stage["after_context"]["total"].get<double>());
+  EXPECT_EQ(measured_device_total(h200())->first.value(), stage["after_context"]["total"].get<double>());
 
   const ModelSpec& m = model("llama3-8b");
   MemoryOptions o = opts();

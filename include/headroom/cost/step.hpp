@@ -7,18 +7,10 @@
 #include <vector>
 
 #include "headroom/cost/cost_model.hpp"
+#include "headroom/graph/parallel_plan.hpp"
 #include "headroom/graph/step_graph.hpp"
 
 namespace headroom {
-
-struct ParallelPlan {
-  int64_t tp = 1;
-  int64_t pp = 1;
-  int64_t ep = 1;
-  int64_t dp = 1;
-  int64_t microbatches = 1;  // pipeline micro-batches (batch is split evenly)
-  [[nodiscard]] int64_t gpus() const { return tp * pp * dp * (ep > tp ? ep / tp : 1); }
-};
 
 struct StageTime {
   int64_t first_layer = 0, layers = 0;

@@ -34,6 +34,9 @@ struct MemoryTier {
   Bytes capacity;
   Bandwidth bandwidth;
   std::optional<Hertz> clock;
+  // What the CUDA runtime reports as total (cudaMemGetInfo), when measured: differs from the
+  // datasheet capacity (H200: 150.1 GB visible vs "141 GB").
+  std::optional<Bytes> visible;
 };
 
 struct CacheSpec {

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "headroom/graph/parallel_plan.hpp"
 #include "headroom/hw/hardware_spec.hpp"
 #include "headroom/memory/quant_format.hpp"
 #include "headroom/model/model_spec.hpp"
@@ -25,19 +26,11 @@
 
 namespace headroom {
 
-struct ParallelPlan {
-  int64_t tp = 1;  // tensor parallel (Megatron split of heads, FFN width, vocabulary)
-  int64_t pp = 1;  // pipeline stages (layers split as vLLM's get_pp_indices)
-  int64_t ep = 1;  // expert parallel: routed experts spread over ep GPUs of a stage (whole experts)
-  int64_t dp = 1;  // data-parallel replicas (attention replicated; with ep, experts shared)
-  [[nodiscard]] int64_t gpus() const { return tp * pp * dp; }
-};
-
 // Per-GPU memory the runtime takes before any weight or KV byte. Every default is a measured or
 // documented value with its source; each is overridable (CLI flags, Python keywords).
 struct RuntimeOverheads {
   // Memory cudaMemGetInfo reports as total. nullopt: a measured value for the hardware when one
-  // is known (measured_device_total), else the datasheet capacity (flagged as unmeasured).
+  // is known (the hardware file's memory.hbm.visible), else the datasheet capacity (flagged).
   std::optional<Bytes> device_total;
   // Primary CUDA context (driver 580, CUDA 13.0, lazy module loading): 552,402,944 B measured on
   // H200 (traces/h200/memory.jsonl, stage after_context: total - free right after creation).
@@ -73,7 +66,7 @@ struct MemoryOptions {
 };
 
 // A measured cudaMemGetInfo total for a hardware key ("h200-sxm"), with its source.
-std::optional<std::pair<Bytes, std::string>> measured_device_total(const std::string& hw_key);
+std::optional<std::pair<Bytes, std::string>> measured_device_total(const HardwareSpec& hw);
 
 struct WeightBreakdown {  // per GPU
   Bytes attention, dense_ffn, routed_experts, shared_experts, router, embedding, lm_head, norms;
@@ -157,8 +150,7 @@ Bytes kv_bytes_per_sequence(const ModelSpec& m, const ParallelPlan& p, const KvF
 // Activation peak of one step of `tokens` tokens on one GPU of a stage (see memory-model.md).
 Bytes activation_peak(const ModelSpec& m, const ParallelPlan& p, int64_t first_layer, int64_t layers,
                       bool last_stage, int64_t tokens, int64_t max_seqs);
-// Layers per stage as vLLM's get_pp_indices splits them (the remainder to the stages before the last).
-std::vector<int64_t> stage_layers(int64_t layers, int64_t pp);
+
 
 // Parses "4096", "512,2048,8192" (equal weights) or "512:0.5,2048:0.3,8192:0.2" (length:weight).
 ContextDistribution parse_contexts(const std::string& text);
