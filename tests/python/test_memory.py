@@ -75,8 +75,12 @@ def test_deepseek_mla_and_dict_model(h200_dict):
     r = headroom.memory("deepseek-v3", h200_dict, tp=8, ep=8, context=32768)
     assert r.kv_bytes_per_token == 61 * 576 * 2
     assert any("MLA latent cache is not split by TP" in n for n in r.notes)
-    # a hardware dict has no key, so no measured device total: the datasheet's 141 GB is used
-    assert r.to_dict()["per_gpu"]["device_total_bytes"] == 141e9
+    # the dict carries the file's measured memory.hbm.visible (cudaMemGetInfo total), not the
+    # datasheet's 141 GB; without it the datasheet capacity is used
+    assert r.to_dict()["per_gpu"]["device_total_bytes"] == 150109880320.0
+    del h200_dict["memory"]["hbm"]["visible"]
+    r2 = headroom.memory("deepseek-v3", h200_dict, tp=8, ep=8, context=32768)
+    assert r2.to_dict()["per_gpu"]["device_total_bytes"] == 141e9
 
 
 def test_cli_parity(headroom_cli):
