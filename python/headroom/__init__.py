@@ -28,6 +28,7 @@ from ._headroom import (
     roofline,
 )
 from .frames import predict_dataframe, to_dataframe, write_trace
+from .plot import plot_roofline
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "load_hardware",
     "load_model",
     "parse_quantity",
+    "plot_roofline",
     "predict",
     "predict_dataframe",
     "read_trace",
