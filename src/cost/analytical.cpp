@@ -207,8 +207,11 @@ OpCost AnalyticalCostModel::collective(const Op& op, double overhead) const {
   const double g = static_cast<double>(s.gpus);
   const double eff = s.kind == CollectiveKind::AllReduce ? p_.collective_bw_efficiency : p_.collective_bw_efficiency_gather;
   c.comm = Seconds(op.wire_bytes.value() / (fabric_bandwidth(hw_).value() * eff));
-  // Latency grows with the depth of NCCL's tree / the number of ring handshakes: log2 of the group.
-  c.overhead = Seconds(p_.collective_latency + (std::log2(g) - 1.0) * p_.collective_latency_per_gpu);
+  // Small all-reduces take NCCL's tree / one-shot path, whose latency hardly grows with the group
+  // on one NVLink switch; the gather-type collectives' ring handshakes grow with log2 of it.
+  c.overhead = Seconds(s.kind == CollectiveKind::AllReduce
+                           ? p_.collective_latency
+                           : p_.collective_latency_gather + (std::log2(g) - 1.0) * p_.collective_latency_per_gpu);
   c.time = c.comm + c.overhead;
   c.bound = c.comm >= c.overhead ? Bound::Communication : Bound::Overhead;
   return c;

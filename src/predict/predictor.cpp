@@ -39,10 +39,19 @@ Predictor::Predictor(PredictorOptions opts) : opts_(std::move(opts)) {}
 
 Predictor::HwEntry& Predictor::entry(const std::string& name) {
   auto it = hw_.find(name);
-  if (it != hw_.end()) return it->second;
+  if (it != hw_.end()) {
+    if (!it->second.error.empty()) throw InputError(it->second.error);  // failed once: not re-read per record
+    return it->second;
+  }
   HwEntry e;
-  e.spec = std::make_unique<HardwareSpec>(HardwareSpec::from_yaml_file(resolve_hw_path(name)));
-  e.model = make_cost_model(opts_.fidelity, *e.spec);
+  try {
+    e.spec = std::make_unique<HardwareSpec>(HardwareSpec::from_yaml_file(resolve_hw_path(name)));
+    e.model = make_cost_model(opts_.fidelity, *e.spec);
+  } catch (const InputError& err) {
+    e.error = err.what();
+    hw_.emplace(name, std::move(e));
+    throw;
+  }
   return hw_.emplace(name, std::move(e)).first->second;
 }
 

@@ -104,6 +104,8 @@ Score score_traces(const std::vector<Trace>& traces, Predictor& pred, Subset sub
   for (const Trace& t : traces) {
     for (const TraceRecord& r : t.records) {
       if (subset != Subset::All && is_holdout(r.obj) != (subset == Subset::Holdout)) continue;
+      // Records with nothing to score (e.g. memory-capacity measurements) are not cases here.
+      if (!r.obj.contains("ms") && !r.obj.contains("avg_w") && !r.obj.contains("sm_mhz")) continue;
       ++s.cases;
       const std::string where = fmt::format("{}:{}", t.origin, r.line);
       Prediction p = pred.predict(r.obj, where);

@@ -42,9 +42,10 @@ struct KernelParams {
   double attn_decode_ctas_per_sm = 1;    // decode CTAs (one per sequence and KV head) resident per SM
   double attn_decode_shared_efficiency = 1;  // bandwidth factor when an SM streams 2+ KV heads at once
   // Collectives (NCCL over the scale-up fabric).
-  double collective_latency = 0;          // GPU-side seconds per collective on 2 GPUs (protocol, sync)
+  double collective_latency = 0;          // GPU-side seconds per all-reduce (NCCL's tree/one-shot small-message path)
+  double collective_latency_gather = 0;   // ... per all-gather / reduce-scatter / all-to-all on 2 GPUs
   double collective_host_overhead = 0;    // extra CPU seconds of an eager torch.distributed call
-  double collective_latency_per_gpu = 0;  // extra seconds per doubling of the group beyond two GPUs
+  double collective_latency_per_gpu = 0;  // gather-type: extra seconds per doubling of the group beyond two GPUs
   double collective_bw_efficiency = 1;    // all-reduce: fraction of per-direction link bandwidth reached
   double collective_bw_efficiency_gather = 1;  // all-gather, reduce-scatter, all-to-all: same
 

@@ -57,6 +57,7 @@ class Predictor {
   struct HwEntry {
     std::unique_ptr<HardwareSpec> spec;
     std::unique_ptr<CostModel> model;
+    std::string error;  // a load that failed, remembered
   };
   HwEntry& entry(const std::string& name_or_path);
   PredictorOptions opts_;
