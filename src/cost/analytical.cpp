@@ -128,9 +128,13 @@ OpCost AnalyticalCostModel::attention(const Op& op, double overhead) const {
   if (s.phase == Phase::Prefill || s.q_len > 1) {
     const double items = static_cast<double>(s.batch * s.heads * ceil_div(s.q_len, kBlockQ));
     const double waves = std::ceil(items / sms_);
-    // Work spreads over waves; the last wave may be partly empty.
+    // Work spreads over waves; the last wave may be partly empty. The longest work item (the
+    // last query block, which sees every key even under a causal mask) bounds the kernel from
+    // below: with few items, causal attention takes as long as full attention.
     const double quant = waves / (items / sms_);
-    c.compute = Seconds(op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency) * quant);
+    const double rate_eff = rate->value() * sm_scale_ * p_.attn_prefill_efficiency;
+    const double longest = 2.0 * std::min<int64_t>(kBlockQ, s.q_len) * s.kv_len * (s.qk_dim + s.v_dim);
+    c.compute = Seconds(std::max(op.flops.value() / rate_eff * quant, longest / (rate_eff / sms_)));
     c.overhead = Seconds(waves * p_.attn_block_overhead + overhead);
     c.memory = stream(op.bytes_read.value(), op.bytes_written.value(), false);
     return finish(c);
