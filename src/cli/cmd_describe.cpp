@@ -7,6 +7,7 @@
 #include "command.hpp"
 #include "headroom/core/error.hpp"
 #include "headroom/hw/hardware_spec.hpp"
+#include "headroom/hw/kernel_params.hpp"
 #include "headroom/model/model_spec.hpp"
 
 namespace headroom::cli {
@@ -30,7 +31,12 @@ void walk(const YAML::Node& n, const std::string& path) {
       } catch (const UnitError&) {
       }
     }
-    std::cout << fmt::format("  {:<40} {:<20} {}\n", path, v, si.empty() ? "" : "= " + si + " (SI)");
+    std::string doc;
+    if (path.rfind("kernel_model.", 0) == 0) {
+      for (const auto& info : kernel_param_table())
+        if (path == "kernel_model." + info.name) doc = std::string("  # ") + info.doc;
+    }
+    std::cout << fmt::format("  {:<40} {:<20} {}{}\n", path, v, si.empty() ? "" : "= " + si + " (SI)", doc);
   }
 }
 
