@@ -16,7 +16,7 @@ expect() {  # expect CODE PATTERN -- command...
 expect 2 "usage: headroom" -- "$HR"
 expect 0 "commands:" -- "$HR" --help
 expect 2 "unknown command" -- "$HR" frobnicate
-for c in roofline predict import-hf describe; do expect 0 "usage: headroom $c" -- "$HR" $c --help; done
+for c in roofline predict import-hf describe step memory validate calibrate; do expect 0 "usage: headroom $c" -- "$HR" $c --help; done
 expect 2 "unrecognised option|unrecognized option" -- "$HR" roofline --bogus
 expect 2 "--phase prefill needs --seq" -- "$HR" roofline --model llama3-8b --hw h200-sxm --phase prefill
 expect 0 "memory-bound" -- "$HR" roofline --model llama3-8b --hw h200-sxm --phase decode --batch 8 --context 4096
@@ -38,5 +38,11 @@ expect 0 '"error":".*unknown op' -- "$HR" predict -i "$tmp/t.jsonl"
 expect 0 '"predicted":\{"ms"' -- "$HR" predict -i "$tmp/t.jsonl"
 printf '%s\n' '{"op":"gemm","m":64,"n":64,"k":64,"dtype":"bf16","hw":"h200-sxm"}' '{"op":' >"$tmp/m.jsonl"
 expect 1 "m.jsonl:2: malformed JSON" -- "$HR" predict -i "$tmp/m.jsonl"
+expect 0 "step latency" -- "$HR" step --model llama3-8b --hw h200-sxm --phase decode --batch 8 --context 1024 --pp 2 --microbatches 2
+expect 1 "pp=40 is deeper than the 32 layers" -- "$HR" step --model llama3-8b --hw h200-sxm --phase decode --context 10 --pp 40
+expect 0 "max concurrent sequences" -- "$HR" memory --model llama3-8b --hw h200-sxm --context 4096
+expect 0 "gemm.bf16" -- "$HR" validate "$ROOT/traces/h200/gemm.jsonl" --subset holdout
+expect 2 "expected all, train or holdout" -- "$HR" validate "$ROOT/traces/h200/gemm.jsonl" --subset nope
+expect 1 "cannot fit" -- "$HR" calibrate "$tmp/t.jsonl" --hw h200-sxm -o "$tmp/out.yaml"
 echo "cli_smoke: $((n-fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]
