@@ -29,6 +29,13 @@ Seconds CycleCostModel::host_issue_time(IssueMode mode) const {
   return Seconds(0);
 }
 
+// As AnalyticalCostModel::host_time: an eager torch.distributed call costs the host extra.
+Seconds CycleCostModel::host_time(const Op& op, IssueMode mode) const {
+  Seconds t = host_issue_time(mode) * static_cast<double>(op.kernels);
+  if (op.kind == OpKind::Collective && mode == IssueMode::Torch) t += Seconds(lowering_.params().collective_host_overhead);
+  return t;
+}
+
 OpCost CycleCostModel::cost(const Op& op, IssueMode mode) const {
   std::vector<sim::KernelPlan> plans;
   lowering_.lower(op, mode, plans);

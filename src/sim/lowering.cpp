@@ -240,7 +240,7 @@ void Lowering::moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) cons
                p_.strided_elementwise_efficiency, 0.0, std::max(1, rest), rest > 0 ? launch : 0, out);
 }
 
-// Mirrors AnalyticalCostModel::collective: NCCL's latency (launch, handshakes, slowest rank) and
+// Mirrors AnalyticalCostModel::collective: NCCL's latency (handshakes, slowest rank) and
 // ring bytes over the link at the fitted fraction of its bandwidth. The kernel holds one SM per
 // channel while it runs, which is what it takes from concurrent compute.
 void Lowering::collective(const Op& op, Tick launch, std::vector<KernelPlan>& out) const {
@@ -257,10 +257,14 @@ void Lowering::collective(const Op& op, Tick launch, std::vector<KernelPlan>& ou
       s.kind == CollectiveKind::AllReduce ? p_.collective_bw_efficiency : p_.collective_bw_efficiency_gather;
   c.ctas = std::min(kCollectiveChannels, m_.sms);
   c.ctas_per_sm = 1;
-  c.cta_serial = seconds_to_ticks(p_.collective_latency + (g - 2.0) * p_.collective_latency_per_gpu);
+  // Small all-reduces take NCCL's tree / one-shot path (a latency that hardly grows with the
+  // group on one switch); the gather-type rings' handshakes grow with log2 of the group.
+  c.cta_serial = seconds_to_ticks(s.kind == CollectiveKind::AllReduce
+                                      ? p_.collective_latency
+                                      : p_.collective_latency_gather + (std::log2(g) - 1.0) * p_.collective_latency_per_gpu);
   c.cta_bytes = op.wire_bytes.value() / eff / static_cast<double>(c.ctas);
   c.mem = Resource::Link;
-  c.launch = 0;  // the fitted latency includes NCCL's launch
+  c.launch = 0;  // the fitted latency covers the GPU side of the call, launch included
   out.push_back(c);
 }
 
@@ -283,7 +287,11 @@ void Lowering::lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out)
     }
     case OpKind::Attention: attention(op, overhead, out); return;
     case OpKind::MoeExperts: moe(op, overhead, out); return;
-    case OpKind::Collective: collective(op, overhead, out); return;
+    case OpKind::Collective:
+      collective(op, overhead, out);
+      // As AnalyticalCostModel::host_time: an eager torch.distributed call costs the host extra.
+      if (mode == IssueMode::Torch) out.back().host_extra = seconds_to_ticks(p_.collective_host_overhead);
+      return;
     case OpKind::Launch: {
       KernelPlan l;
       l.label = "launch";

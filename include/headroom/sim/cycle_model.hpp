@@ -27,6 +27,7 @@ class CycleCostModel final : public CostModel {
   [[nodiscard]] Seconds sync_time() const override { return Seconds(lowering_.params().launch_latency); }
   [[nodiscard]] Seconds host_issue_time(bool cuda_graph) const override;
   [[nodiscard]] Seconds host_issue_time(IssueMode mode) const override;
+  [[nodiscard]] Seconds host_time(const Op& op, IssueMode mode) const override;
   [[nodiscard]] const sim::Lowering& lowering() const { return lowering_; }
 
  private:

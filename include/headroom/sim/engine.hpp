@@ -92,7 +92,9 @@ class Engine {
   };
 
   void push(Tick t, Kind k, int id) { heap_.push(Event{t, seq_++, k, id}); }
-  [[nodiscard]] Tick issue_time(int k) const { return k_[k].plan.library_launch ? 0 : host_issue_; }
+  [[nodiscard]] Tick issue_time(int k) const {
+    return k_[k].plan.library_launch ? 0 : host_issue_ + k_[k].plan.host_extra;
+  }
   void release(int k);
   void launch_done(int k);
   void kernel_done(int k);

@@ -37,6 +37,8 @@ struct KernelPlan {
   // Launched by a library inside the previous kernel's host call (split-K reduction, FA2
   // combine): no host issue time of its own.
   bool library_launch = false;
+  Tick host_extra = 0;      // host time to issue it beyond the per-kernel issue time (eager
+                            // torch.distributed calls)
 };
 
 // The machine the engine runs: SM count, SM clock and the nominal rate of each resource.
