@@ -52,12 +52,16 @@ OpCost CycleCostModel::cost(const Op& op, IssueMode mode) const {
     overhead += static_cast<double>(k.launch);
     if (k.ctas <= 0) continue;
     const int64_t slots = static_cast<int64_t>(m.sms) * std::max(1, k.ctas_per_sm);
+    const int64_t units = std::max(k.work_units, k.ctas);          // persistent: units per kernel
+    const int64_t per_cta = (units + k.ctas - 1) / k.ctas;            // of the busiest CTA
     const double waves = static_cast<double>((k.ctas + slots - 1) / slots);
-    compute += waves * static_cast<double>(m.sm_clock.to_ticks(k.cta_cycles) + k.cta_pipeline);
+    const int64_t per_sm = (std::min(k.ctas, slots) + m.sms - 1) / m.sms;
+    compute += waves * static_cast<double>(per_cta) *
+               static_cast<double>(m.sm_clock.to_ticks(k.cta_cycles * per_sm) + k.cta_pipeline);
     overhead += waves * static_cast<double>(k.cta_serial);
     double rate = m.capacity[static_cast<int>(k.mem)];
     if (k.cta_rate_cap > 0) rate = std::min(rate, static_cast<double>(std::min(k.ctas, slots)) * k.cta_rate_cap);
-    const double t = rate > 0 ? k.cta_bytes * static_cast<double>(k.ctas) / rate * sim::kTicksPerSecond : 0.0;
+    const double t = rate > 0 ? k.cta_bytes * static_cast<double>(units) / rate * sim::kTicksPerSecond : 0.0;
     (k.mem == sim::Resource::Link ? comm : memory) += t;
   }
   auto sec = [](double ticks) { return Seconds(ticks / static_cast<double>(sim::kTicksPerSecond)); };

@@ -55,7 +55,11 @@ void Engine::add_kernel(const KernelPlan& plan) {
   k.op = op;
   k.stream = stream;
   k.pending = std::max<int64_t>(0, plan.ctas);
-  k.cta_ticks = m_.sm_clock.to_ticks(plan.cta_cycles) + plan.cta_pipeline;
+  k.cycles = std::max<int64_t>(0, plan.cta_cycles);
+  if (k.pending > 0 && plan.work_units > k.pending) {
+    k.units = plan.work_units / k.pending;
+    k.heavy = plan.work_units % k.pending;
+  }
   k.cap_tick = plan.cta_rate_cap / static_cast<double>(kTicksPerSecond);
   if (ops_[op].first < 0) {
     ops_[op].first = id;
@@ -133,39 +137,45 @@ void Engine::start_flow(int g) {
 
 void Engine::dispatch() {
   dispatch_needed_ = false;
-  size_t i = 0;
-  while (i < ready_.size() && free_sms_ > 0) {
-    const int k = ready_[i];
+  // The first kernel in dispatch order keeps the SMs' attention until its CTAs are all placed
+  // (or the free SMs run out).
+  while (!ready_.empty() && free_sms_ > 0) {
+    const int k = ready_.front();
     Kern& x = k_[k];
+    // Breadth first, as the block scheduler: one CTA per free SM, up to the occupancy when the
+    // CTAs outnumber the SMs. CTAs on one SM share its compute rate; the group ends with its
+    // most loaded SM.
+    // Persistent kernels: the CTAs with one more unit of work go first.
     const int r = x.plan.ctas_per_sm;
-    const int64_t need = (x.pending + r - 1) / r;
-    const int sms = static_cast<int>(std::min<int64_t>(free_sms_, need));
-    const int64_t ctas = std::min<int64_t>(x.pending, static_cast<int64_t>(sms) * r);
+    const bool heavy = x.heavy > 0;
+    const int64_t avail = heavy ? x.heavy : x.pending;
+    const int sms = static_cast<int>(std::min<int64_t>(free_sms_, avail));
+    const int64_t ctas = std::min<int64_t>(avail, static_cast<int64_t>(sms) * r);
+    const int64_t per_sm = (ctas + sms - 1) / sms;
+    const int64_t units = x.units + (heavy ? 1 : 0);
+    if (heavy) x.heavy -= ctas;
     free_sms_ -= sms;
     x.pending -= ctas;
     x.running += ctas;
     if (k_rec_[k].dispatch == kNever) k_rec_[k].dispatch = now_;
     ++k_rec_[k].groups;
     const int g = static_cast<int>(groups_.size());
-    Group gr{k, sms, ctas, x.plan.cta_bytes * static_cast<double>(ctas), 0.0};
+    const Tick compute = m_.sm_clock.to_ticks(x.cycles * units * per_sm) + x.plan.cta_pipeline * units;
+    Group gr{k, sms, ctas, compute, x.plan.cta_bytes * static_cast<double>(units * ctas), 0.0};
     gr.remaining = gr.bytes;
     gr.mem_done = !(gr.bytes > 0);
     groups_.push_back(gr);
     const Tick work = now_ + x.plan.cta_serial;
-    push(work + x.cta_ticks, ComputeDone, g);
+    push(work + compute, ComputeDone, g);
     if (!groups_[g].mem_done) {
-      const Tick mem_start = x.plan.pipelined ? work : work + x.cta_ticks;
+      const Tick mem_start = x.plan.pipelined ? work : work + compute;
       if (mem_start > now_) {
         push(mem_start, FlowStart, g);
       } else {
         start_flow(g);
       }
     }
-    if (x.pending == 0) {
-      ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
-    } else {
-      ++i;
-    }
+    if (x.pending == 0) ready_.erase(ready_.begin());
   }
 }
 

@@ -38,7 +38,8 @@ std::string_view to_string(Resource r) {
   return "?";
 }
 
-Lowering::Lowering(const HardwareSpec& hw, const KernelParams& p, OperatingPoint at) : hw_(hw), p_(p) {
+Lowering::Lowering(const HardwareSpec& hw, const KernelParams& p, OperatingPoint at, int gemm_sm_margin)
+    : hw_(hw), p_(p) {
   if (hw.compute.sm_count <= 0) throw InputError(fmt::format("{}: cycle model needs sm_count > 0", hw.name));
   if (at.sm_clock.value() > 0) sm_scale_ = at.sm_clock / hw.compute.clocks.boost;
   if (at.mem_clock.value() > 0 && hw.hbm.clock) mem_scale_ = at.mem_clock / *hw.hbm.clock;
@@ -52,6 +53,7 @@ Lowering::Lowering(const HardwareSpec& hw, const KernelParams& p, OperatingPoint
   m_.capacity[static_cast<int>(Resource::Link)] = fabric_bandwidth(hw).value();
   vector_per_cycle_ = hw.compute.vector_fp32.value() / hw.compute.clocks.boost.value() / m_.sms;
   l2_bytes_ = hw.l2.capacity.value();
+  gemm_grid_ = std::max(1, m_.sms - std::max(0, gemm_sm_margin));
 }
 
 Tick Lowering::kernel_overhead(IssueMode mode) const {
@@ -106,18 +108,25 @@ void Lowering::lower_gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType 
   for (const Tile& t : kTiles) consider(t);
   if (d == DType::FP32) consider(kFp32Gemv);
 
+  // Hopper cuBLASLt GEMMs are persistent (warp-specialized, TMA): one CTA per SM walks its tiles
+  // (tile x split-K slices) round-robin, loading the next tile while it multiplies this one, so
+  // memory streams across tile boundaries and only compute comes in waves. Tiles of 128x128
+  // and up use most of the 228 KiB of shared memory: one CTA per SM.
   KernelPlan g;
   g.label = best.splits > 1 ? "gemm_splitk" : "gemm";
-  g.ctas = best.ctas;
-  g.ctas_per_sm = 1;  // Hopper GEMM tiles of 128x128 and up use most of the 228 KiB of shared memory
+  g.work_units = best.ctas;
+  g.ctas = std::min<int64_t>(best.ctas, gemm_grid_);
+  g.ctas_per_sm = 1;
   const double k_cta = static_cast<double>(ceil_div(k, best.splits));
   g.cta_cycles = work_to_cycles(2.0 * best.t.m * best.t.n * k_cta, per_cycle * best.rel);
   g.cta_pipeline = seconds_to_ticks(p_.gemm_wave_overhead);
-  g.cta_bytes = (best.rd / p_.hbm_read_efficiency + best.wr / p_.hbm_write_efficiency) / static_cast<double>(g.ctas);
+  g.cta_bytes = (best.rd / p_.hbm_read_efficiency + best.wr / p_.hbm_write_efficiency) / static_cast<double>(best.ctas);
   g.mem = Resource::Hbm;
-  // analytical: HBM reaches min(1, ctas / (SMs x gemm_stream_ctas)) of its rate, i.e. each CTA
-  // draws at most rate / (SMs x gemm_stream_ctas).
-  if (p_.gemm_stream_ctas > 0) g.cta_rate_cap = m_.capacity[0] / (sms * p_.gemm_stream_ctas);
+  // analytical: a GEMM of fewer than SMs x gemm_stream_ctas tiles keeps too few loads in flight
+  // to reach the HBM rate: each CTA draws at most rate / (SMs x gemm_stream_ctas). More tiles
+  // reach the full rate (analytical: fill = 1).
+  if (p_.gemm_stream_ctas > 0 && static_cast<double>(best.ctas) < sms * p_.gemm_stream_ctas)
+    g.cta_rate_cap = m_.capacity[0] / (sms * p_.gemm_stream_ctas);
   g.launch = launch + seconds_to_ticks(p_.gemm_overhead);
   out.push_back(g);
   if (best.splits > 1) {  // the split-K reduction: a launch (its bytes are counted above)
@@ -151,7 +160,7 @@ void Lowering::lower_stream(double r, double w, bool warm_l2, double efficiency,
       const double n = static_cast<double>(s.ctas) * kernels;
       s.cta_bytes = demand / n;
       s.mem = res;
-      s.cta_cycles = work_to_cycles(flops / n, vector_per_cycle_ / kStreamCtasPerSm);
+      s.cta_cycles = work_to_cycles(flops / n, vector_per_cycle_);
     }
     out.push_back(s);
   }
@@ -172,7 +181,13 @@ void Lowering::attention(const Op& op, Tick launch, std::vector<KernelPlan>& out
     a.ctas = std::max<int64_t>(1, s.batch * s.heads * ceil_div(s.q_len, kBlockQ));
     a.ctas_per_sm = 1;
     const double n = static_cast<double>(a.ctas);
-    a.cta_cycles = work_to_cycles(op.flops.value() / n, per_cycle);
+    // CTAs are identical, at the average work, except that the kernel cannot end before its
+    // longest item (the last query block sees every key, causal or not): one wave of few items
+    // takes as long as that item (mirrors the analytical `longest` bound).
+    const double longest = 2.0 * static_cast<double>(std::min<int64_t>(kBlockQ, s.q_len)) * static_cast<double>(s.kv_len) *
+                           static_cast<double>(s.qk_dim + s.v_dim);
+    const double waves = std::ceil(n / sms);
+    a.cta_cycles = work_to_cycles(std::max(op.flops.value() / n, longest / waves), per_cycle);
     a.cta_bytes = (op.bytes_read.value() / p_.hbm_read_efficiency + op.bytes_written.value() / p_.hbm_write_efficiency) / n;
     out.push_back(a);
     return;
@@ -191,7 +206,7 @@ void Lowering::attention(const Op& op, Tick launch, std::vector<KernelPlan>& out
   // The fitted occupancy is fractional (an average); an SM holds a whole number of CTAs.
   a.ctas_per_sm = std::max(1, static_cast<int>(std::lround(p_.attn_decode_ctas_per_sm)));
   const double n = static_cast<double>(a.ctas);
-  a.cta_cycles = work_to_cycles(op.flops.value() / n, per_cycle / a.ctas_per_sm);
+  a.cta_cycles = work_to_cycles(op.flops.value() / n, per_cycle);
   a.cta_bytes = (kv / (p_.hbm_read_efficiency * p_.attn_decode_bw_efficiency * share) + q_o / p_.hbm_write_efficiency) / n;
   out.push_back(a);
   if (splits > 1) {

@@ -9,7 +9,10 @@ namespace headroom {
 StepSimulation simulate_graph(const OpGraph& g, const std::vector<OpVertex>& order, const HardwareSpec& hw,
                               const SimOptions& opts) {
   const KernelParams params = hw.kernel_model.value_or(KernelParams{});
-  const sim::Lowering low(hw, params, opts.at);
+  const int margin = opts.gemm_sm_margin >= 0 ? opts.gemm_sm_margin
+                     : opts.collectives_on_own_stream ? sim::kCollectiveChannels
+                                                      : 0;
+  const sim::Lowering low(hw, params, opts.at, margin);
   const IssueMode mode = opts.cuda_graph ? IssueMode::Graph : IssueMode::Torch;
   sim::Engine e(low.machine());
   const int compute = e.add_stream(0);

@@ -45,6 +45,10 @@ struct SimOptions {
   // Dispatch priority of the collective stream over the compute stream (as NCCL streams created
   // with high priority); 0 = equal (the earlier-ready kernel dispatches first).
   int collective_priority = 1;
+  // SMs persistent GEMMs leave free for concurrent kernels (TransformerEngine's sm_margin):
+  // -1 = the collective's channels when collectives have their own stream, else 0. Without a
+  // margin a persistent GEMM next to NCCL has CTAs waiting for SMs until the collective ends.
+  int gemm_sm_margin = -1;
   OperatingPoint at{};
 };
 

@@ -71,7 +71,9 @@ class Engine {
     int wait = 0;
     int next_on_stream = -1;
     int64_t pending = 0, running = 0;
-    Tick cta_ticks = 0;     // compute + pipeline time of one CTA
+    int64_t cycles = 0;     // compute of one CTA (one work unit) with a whole SM
+    int64_t units = 1;      // work units of a light CTA (persistent kernels)
+    int64_t heavy = 0;      // CTAs not yet dispatched that take units + 1 (dispatched first)
     double cap_tick = 0;    // per-CTA cap, bytes/tick (0 = none)
     Tick ready = 0;
   };
@@ -84,6 +86,7 @@ class Engine {
     int kernel;
     int sms;
     int64_t ctas;
+    Tick compute;      // compute + pipeline of its most loaded SM
     double bytes;      // total demand
     double remaining;
     double rate = 0;   // bytes/tick for the whole group

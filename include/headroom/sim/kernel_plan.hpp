@@ -22,9 +22,14 @@ std::string_view to_string(Resource r);
 struct KernelPlan {
   const char* label = "";   // a static string naming the kernel (for reports and tests)
   int64_t ctas = 0;         // grid size; 0 = an empty kernel (fixed costs only)
-  int ctas_per_sm = 1;      // occupancy: CTAs of this kernel resident on one SM
+  // A persistent kernel: its CTAs share this many equal units of work round-robin (the first
+  // work_units % ctas CTAs take one more); cta_cycles, cta_pipeline and cta_bytes are then per
+  // unit. 0 = one unit per CTA.
+  int64_t work_units = 0;
+  int ctas_per_sm = 1;      // occupancy: most CTAs of this kernel resident on one SM
   // Per CTA, pipelined: compute and memory overlap, the CTA ends when both are done.
-  int64_t cta_cycles = 0;   // compute, SM cycles (already divided by efficiency and occupancy)
+  int64_t cta_cycles = 0;   // compute, SM cycles with the whole SM (efficiency folded in); CTAs
+                            // resident on one SM share its rate
   Tick cta_pipeline = 0;    // fixed time inside the pipelined part (GEMM pipeline fill/epilogue)
   double cta_bytes = 0;     // traffic on `mem`, in bytes at the resource's nominal rate
                             // (achieved efficiencies are folded in: 1 B read at 86% = 1.17 B)
@@ -52,7 +57,9 @@ struct SimMachine {
 // Derives plans and the machine for one hardware spec, parameter set and operating point.
 class Lowering {
  public:
-  Lowering(const HardwareSpec& hw, const KernelParams& p, OperatingPoint at = {});
+  // gemm_sm_margin: SMs that persistent GEMMs leave free (their grid is SMs - margin), as
+  // TransformerEngine's sm_margin does to let NCCL run beside them.
+  Lowering(const HardwareSpec& hw, const KernelParams& p, OperatingPoint at = {}, int gemm_sm_margin = 0);
   [[nodiscard]] const SimMachine& machine() const { return m_; }
   [[nodiscard]] const KernelParams& params() const { return p_; }
   // Appends the kernels of one op, in launch order. Throws InputError when the op cannot run on
@@ -79,6 +86,7 @@ class Lowering {
   double sm_scale_ = 1.0, mem_scale_ = 1.0;
   double vector_per_cycle_ = 0;  // fp32 FLOP per SM cycle, one SM
   double l2_bytes_ = 0;
+  int gemm_grid_ = 1;  // CTAs of a persistent GEMM
 };
 
 // Structural constants of the kernels modelled (not fitted; sources beside each).
