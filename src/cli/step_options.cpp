@@ -16,7 +16,8 @@ void StepOptions::add_to(po::options_description& o, const char* default_fidelit
       ("context", po::value<int64_t>(), "decode: tokens already cached per sequence")
       ("tp", po::value<int64_t>()->default_value(1), "tensor-parallel degree")
       ("layers", po::value<int64_t>(), "override the number of layers")
-      ("kv-dtype", po::value<std::string>(), "KV-cache dtype (default: the model's)")
+      ("kv-dtype", po::value<std::string>(), "KV-cache format: bf16, fp8, int4[-gN], kivi2 (default: the model's dtype)")
+      ("weights", po::value<std::string>(), "weight format: bf16, fp8, int8, int4[-gN][-zp], mxfp4, nvfp4 (default: the model's)")
       ("cuda-graph", "steps replayed as a CUDA graph (default: eager)")
       ("fidelity", po::value<std::string>()->default_value(default_fidelity), "roofline | analytical | cycle");
 }
@@ -47,10 +48,14 @@ LoadedStep StepOptions::load(const po::variables_map& vm) const {
   s.cfg.tp = vm["tp"].as<int64_t>();
   if (vm.count("layers")) s.cfg.layers = vm["layers"].as<int64_t>();
   if (vm.count("kv-dtype")) {
-    auto d = parse_dtype(vm["kv-dtype"].as<std::string>());
-    if (!d) throw UsageError(fmt::format("--kv-dtype: unknown dtype \"{}\"", vm["kv-dtype"].as<std::string>()));
-    s.cfg.kv_dtype = d;
+    const std::string k = vm["kv-dtype"].as<std::string>();
+    if (auto d = parse_dtype(k); d && (*d == DType::BF16 || *d == DType::FP16 || *d == DType::FP8)) {
+      s.cfg.kv_dtype = d;
+    } else {
+      s.cfg.kv_format = parse_kv_format(k);  // throws UsageError naming the accepted forms
+    }
   }
+  if (vm.count("weights")) s.cfg.weight_format = parse_weight_format(vm["weights"].as<std::string>());
   s.cuda_graph = vm.count("cuda-graph") > 0;
   return s;
 }

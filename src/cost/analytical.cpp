@@ -22,6 +22,8 @@ constexpr Tile kTiles[] = {{128, 256, nullptr}, {256, 128, nullptr}, {128, 128, 
                            {64, 128, &KernelParams::gemm_tile_64x128}, {128, 64, &KernelParams::gemm_tile_64x128}};
 // fp32 runs on the FMA units: its small-m kernels are GEMVs without padding rows.
 constexpr Tile kFp32Gemv{1, 128, nullptr};
+// Weight-only quantized GEMMs (Marlin-style kernels) tile the batch in 16-row steps.
+constexpr Tile kMarlinTiles[] = {{16, 256, &KernelParams::gemm_tile_64x128}, {32, 256, &KernelParams::gemm_tile_64x128}};
 
 constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -76,7 +78,8 @@ Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2, double eff
   return Seconds((r / bw_read_ + w / bw_write_) / efficiency);
 }
 
-OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead) const {
+OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
+                                 double weight_bytes, double dequant_elements) const {
   auto rate = hw_.peak_rate(d);
   if (!rate) throw InputError(fmt::format("{} has no {} matrix unit", hw_.name, to_string(d)));
   const double peak_sm = rate->value() * sm_scale_ * p_.gemm_eff(d) / sms_;
@@ -95,13 +98,20 @@ OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch,
     const double waves = static_cast<double>(ceil_div(ctas, sms_));
     const double k_cta = static_cast<double>(ceil_div(k, splits));
     const double t_cta = 2.0 * t.m * t.n * k_cta / (peak_sm * rel);
-    const double t_c = waves * (t_cta + p_.gemm_wave_overhead);
-    double rd = b * (static_cast<double>(m) * k + static_cast<double>(n) * k) * e;
+    const double t_c_math = waves * (t_cta + p_.gemm_wave_overhead);
+    // Weights in their stored format when quantized; each CTA row of tiles expands the weights it
+    // reads on the CUDA cores (Marlin-style: overlapped with the matrix math, so it adds to the
+    // compute side and hides under memory time at small batch).
+    const double w = weight_bytes > 0 ? weight_bytes : b * static_cast<double>(n) * k * e;
+    double rd = b * static_cast<double>(m) * k * e + w;
+    const double t_dq = dequant_elements * static_cast<double>(ceil_div(m, t.m)) * p_.dequant_ops_per_element /
+                        (hw_.compute.vector_fp32.value() * sm_scale_);
     double wr = b * static_cast<double>(m) * n * out_e;
     if (splits > 1) {  // fp32 partial tiles written, then read back by the reduction
       rd += b * static_cast<double>(m) * n * 4.0 * splits;
       wr += b * static_cast<double>(m) * n * 4.0 * splits;
     }
+    const double t_c = t_c_math + t_dq;
     const double fill = std::min(1.0, static_cast<double>(ctas) / (sms_ * p_.gemm_stream_ctas));
     const double t_m = rd / (bw_read_ * fill) + wr / (bw_write_ * fill);
     const double over = overhead + p_.gemm_overhead + (splits > 1 ? overhead : 0.0);
@@ -116,6 +126,8 @@ OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch,
   };
   for (const Tile& t : kTiles) consider(t);
   if (d == DType::FP32) consider(kFp32Gemv);
+  if (dequant_elements > 0)
+    for (const Tile& t : kMarlinTiles) consider(t);
   return best;
 }
 
@@ -150,7 +162,8 @@ OpCost AnalyticalCostModel::attention(const Op& op, double overhead) const {
   const double q_o = static_cast<double>(s.batch) * s.heads * (s.qk_dim + s.v_dim) * bytes_per_element(op.dtype);
   const double kv = op.bytes_read.value() + op.bytes_written.value() - q_o;
   c.memory = Seconds(kv / (bw_read_ * p_.attn_decode_bw_efficiency * share) + q_o / bw_write_);
-  c.compute = Seconds(op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency));
+  c.compute = Seconds(op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency) +
+                      op.dequant_elements * p_.dequant_ops_per_element / (hw_.compute.vector_fp32.value() * sm_scale_));
   const double waves = std::ceil(items * splits / (sms_ * p_.attn_decode_ctas_per_sm));
   c.overhead = Seconds(waves * p_.attn_block_overhead + overhead * (splits > 1 ? 2.0 : 1.0));
   return finish(c);
@@ -245,7 +258,8 @@ OpCost AnalyticalCostModel::cost(const Op& op, IssueMode mode) const {
     case OpKind::Gemm:
     case OpKind::MoeRouter: {
       const auto& g = op.as<GemmShape>();
-      OpCost c = gemm(g.m, g.n, g.k, g.batch, op.dtype, overhead);
+      OpCost c = gemm(g.m, g.n, g.k, g.batch, op.dtype, overhead,
+                      op.dequant_elements > 0 ? op.weight_bytes.value() : 0.0, op.dequant_elements);
       if (op.kind == OpKind::MoeRouter) {  // softmax + top-k kernels after the router GEMM
         c.overhead += Seconds(overhead * std::max(0, op.kernels - 1));
         c.time = std::max(c.compute, c.memory) + c.overhead;

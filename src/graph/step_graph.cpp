@@ -53,6 +53,21 @@ class Builder {
     tokens_ = c.phase == Phase::Prefill ? c.batch * c.seq : c.batch;
   }
 
+  // A GEMM on weights: in the weight dtype, or in the plan's storage format.
+  Op wgemm_or_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType d, int64_t batch = 1) {
+    if (d != w_ || !c_.weight_format) return make_gemm(std::move(name), m, n, k, d, batch);
+    const WeightFormat& f = *c_.weight_format;
+    const bool four_bit = f.payload_bits <= 4.0;
+    // W8A8 for 8-bit formats; weight-only (activations in 16 bits) for 4-bit ones.
+    const DType math = four_bit ? act_ : (f.payload_bits <= 8.0 ? (f.name.rfind("int8", 0) == 0 ? DType::INT8 : DType::FP8) : act_);
+    Op op = make_gemm(std::move(name), m, n, k, math, batch);
+    const Bytes stored(static_cast<double>(batch) * f.matrix_bytes(n, k));
+    op.bytes_read = op.bytes_read - op.weight_bytes + stored;
+    op.weight_bytes = stored;
+    if (four_bit) op.dequant_elements = static_cast<double>(batch) * n * k;
+    return op;
+  }
+
   OpVertex add(Op op, std::initializer_list<std::optional<OpVertex>> deps) {
     OpVertex v = boost::add_vertex(std::move(op), g_);
     for (const auto& d : deps)
@@ -70,7 +85,7 @@ class Builder {
     // Final norm and lm-head on the last position of each sequence only.
     OpVertex n = add(make_rmsnorm("final_norm", c_.batch, h, act_, c_.impl), {x});
     const int64_t vocab_shard = c_.vocab_parallel_head ? (m_.vocab + c_.tp - 1) / c_.tp : m_.vocab;
-    OpVertex head = add(make_gemm("lm_head", c_.batch, vocab_shard, h, w_), {n});
+    OpVertex head = add(wgemm_or_gemm("lm_head", c_.batch, vocab_shard, h, w_), {n});
     if (c_.tp > 1 && c_.vocab_parallel_head) {
       add(make_collective("lm_head.all_gather", CollectiveKind::AllGather, c_.tp,
                           static_cast<double>(c_.batch) * vocab_shard * gemm_output_bytes(act_), act_),
@@ -98,9 +113,12 @@ class Builder {
     if (a.kind == AttentionKind::GQA) {
       const int64_t kvh = std::max<int64_t>(1, a.kv_heads / tp);  // replicated when tp > kv_heads
       const int64_t d = a.head_dim;
-      OpVertex qkv = add(named(make_gemm("qkv", tokens_, (heads + 2 * kvh) * d, h, w_), l), {n1});
+      OpVertex qkv = add(named(wgemm_or_gemm("qkv", tokens_, (heads + 2 * kvh) * d, h, w_), l), {n1});
       OpVertex rope = add(named(make_rope("rope", tokens_, (heads + kvh) * d, 2, act_, c_.impl), l), {qkv});
       Op kv_op = make_kv_write("kv_write", tokens_, 2 * kvh * d, kv_);
+      if (c_.kv_format) {  // quantize-and-store: writes the stored bits, reads the 16-bit values
+        kv_op.bytes_written = Bytes(static_cast<double>(tokens_) * 2 * kvh * d * c_.kv_format->bits_per_element(d) / 8.0);
+      }
       if (c_.impl == Impl::TorchReference) {  // k and v copied separately into strided cache slices
         kv_op.kernels = 2;
         kv_op.impl = c_.impl;
@@ -108,8 +126,16 @@ class Builder {
       }
       OpVertex kvw = add(named(std::move(kv_op), l), {rope});
       AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, kvh, d, d, c_.phase == Phase::Prefill};
-      OpVertex att = add(named(make_attention("attention", s, act_, kv_), l), {kvw});
-      attn_out = add(named(make_gemm("o_proj", tokens_, h, heads * d, w_), l), {att});
+      Op att_op = make_attention("attention", s, act_, kv_);
+      if (c_.kv_format && c_.kv_format->bits < 16.0) {
+        // The cache is read in its stored format and expanded to 16 bits for the matrix units.
+        const double kv_elems = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim);
+        const double stored = kv_elems * c_.kv_format->bits_per_element(d) / 8.0;
+        att_op.bytes_read = att_op.bytes_read - Bytes(kv_elems * bytes_per_element(kv_)) + Bytes(stored);
+        if (c_.kv_format->bits < 8.0 || c_.kv_format->kind != KvKind::Plain) att_op.dequant_elements = kv_elems;
+      }
+      OpVertex att = add(named(std::move(att_op), l), {kvw});
+      attn_out = add(named(wgemm_or_gemm("o_proj", tokens_, h, heads * d, w_), l), {att});
     } else {
       attn_out = mla(l, n1, heads, q_len, kv_len);
     }
@@ -147,9 +173,9 @@ class Builder {
       }
     } else {
       const int64_t inter = m_.ffn.intermediate / tp;
-      OpVertex gu = add(named(make_gemm("gate_up", tokens_, 2 * inter, h, w_), l), {n2});
+      OpVertex gu = add(named(wgemm_or_gemm("gate_up", tokens_, 2 * inter, h, w_), l), {n2});
       OpVertex act = add(named(make_swiglu("swiglu", tokens_, inter, act_, c_.impl), l), {gu});
-      ffn_out = add(named(make_gemm("down_proj", tokens_, h, inter, w_), l), {act});
+      ffn_out = add(named(wgemm_or_gemm("down_proj", tokens_, h, inter, w_), l), {act});
     }
     OpVertex after_down = ffn_out;
     if (tp > 1 && !(c_.ep > 1 && m_.is_moe_layer(l)))  // EP experts are whole: nothing to reduce
@@ -170,13 +196,13 @@ class Builder {
     const int64_t qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
     OpVertex q;
     if (a.q_lora_rank > 0) {
-      OpVertex qa = add(named(make_gemm("q_a", tokens_, a.q_lora_rank, h, w_), l), {n1});
+      OpVertex qa = add(named(wgemm_or_gemm("q_a", tokens_, a.q_lora_rank, h, w_), l), {n1});
       OpVertex qn = add(named(make_rmsnorm("q_a_norm", tokens_, a.q_lora_rank, act_, c_.impl), l), {qa});
-      q = add(named(make_gemm("q_b", tokens_, heads * qk, a.q_lora_rank, w_), l), {qn});
+      q = add(named(wgemm_or_gemm("q_b", tokens_, heads * qk, a.q_lora_rank, w_), l), {qn});
     } else {
-      q = add(named(make_gemm("q", tokens_, heads * qk, h, w_), l), {n1});
+      q = add(named(wgemm_or_gemm("q", tokens_, heads * qk, h, w_), l), {n1});
     }
-    OpVertex kva = add(named(make_gemm("kv_a", tokens_, a.kv_lora_rank + a.qk_rope_head_dim, h, w_), l), {n1});
+    OpVertex kva = add(named(wgemm_or_gemm("kv_a", tokens_, a.kv_lora_rank + a.qk_rope_head_dim, h, w_), l), {n1});
     OpVertex kvn = add(named(make_rmsnorm("kv_a_norm", tokens_, a.kv_lora_rank, act_, c_.impl), l), {kva});
     OpVertex rope = add(named(make_rope("rope", tokens_, (heads + 1) * a.qk_rope_head_dim, 2, act_, c_.impl), l),
                         {q, kvn});
@@ -185,20 +211,20 @@ class Builder {
     OpVertex att;
     if (c_.phase == Phase::Prefill) {
       const int64_t up_rows = c_.batch * kv_len;
-      OpVertex kvb = add(named(make_gemm("kv_b", up_rows, heads * (a.qk_nope_head_dim + a.v_head_dim),
+      OpVertex kvb = add(named(wgemm_or_gemm("kv_b", up_rows, heads * (a.qk_nope_head_dim + a.v_head_dim),
                                          a.kv_lora_rank, w_), l), {kvw});
       AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, heads, qk, a.v_head_dim, true};
       att = add(named(make_attention("attention", s, act_, act_), l), {kvb});
     } else {
       // q_nope absorbed into the latent: per head [tokens, nope] x [nope, kv_lora].
-      OpVertex qabs = add(named(make_gemm("q_absorb", tokens_, a.kv_lora_rank, a.qk_nope_head_dim, w_, heads), l),
+      OpVertex qabs = add(named(wgemm_or_gemm("q_absorb", tokens_, a.kv_lora_rank, a.qk_nope_head_dim, w_, heads), l),
                           {kvw});
       AttentionShape s{c_.phase, c_.batch, 1, kv_len, heads, 1, a.kv_lora_rank + a.qk_rope_head_dim,
                        a.kv_lora_rank, false};
       OpVertex core = add(named(make_attention("attention", s, act_, kv_), l), {qabs});
-      att = add(named(make_gemm("v_absorb", tokens_, a.v_head_dim, a.kv_lora_rank, w_, heads), l), {core});
+      att = add(named(wgemm_or_gemm("v_absorb", tokens_, a.v_head_dim, a.kv_lora_rank, w_, heads), l), {core});
     }
-    return add(named(make_gemm("o_proj", tokens_, h, heads * a.v_head_dim, w_), l), {att});
+    return add(named(wgemm_or_gemm("o_proj", tokens_, h, heads * a.v_head_dim, w_), l), {att});
   }
 
   const ModelSpec& m_;

@@ -49,6 +49,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.gemm_wave_overhead; }},
       {"gemm_stream_ctas", false, 0.05, 8.0,  1.0, "CTAs per SM a GEMM needs in flight to reach full HBM bandwidth",
        [](KernelParams& p) -> double& { return p.gemm_stream_ctas; }},
+      {"dequant_ops_per_element", false, 0.0, 64.0, 4.0, "CUDA-core operations to expand one quantized weight or KV element (not yet measured)",
+       [](KernelParams& p) -> double& { return p.dequant_ops_per_element; }},
       {"attn_prefill_efficiency", false, 0.05, 1.0,  0.5, "flash-attention prefill main-loop fraction of the dense peak",
        [](KernelParams& p) -> double& { return p.attn_prefill_efficiency; }},
       {"attn_block_overhead", true, 0, 50e-6,  1e-6, "flash-attention time per wave of (query block, head) work items",
@@ -92,6 +94,7 @@ KernelParams read_kernel_params(const YamlReader& r) {
     if (v < info.lower || v > info.upper)
       node->fail(fmt::format("must lie in [{}, {}], got {}", info.lower, info.upper, node->str()));
     info.ref(p) = v;
+    p.given.push_back(info.name);
   }
   if (gemm) gemm->finish();
   if (auto f = r.maybe("fitted")) {

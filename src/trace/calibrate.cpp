@@ -3,6 +3,7 @@
 #include <Eigen/Dense>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -98,7 +99,8 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
   std::vector<double> p0(table.size());
   for (size_t j = 0; j < table.size(); ++j) {
     const double lo = table[j].lower, hi = table[j].upper, span = hi - lo;
-    const double guess = base.kernel_model ? table[j].ref(start) : table[j].start;
+    const bool given = base.kernel_model && std::find(start.given.begin(), start.given.end(), table[j].name) != start.given.end();
+    const double guess = given ? table[j].ref(start) : table[j].start;
     p0[j] = std::clamp(guess, lo + 0.001 * span, hi - 0.001 * span);
   }
   auto params_of = [&](const std::vector<double>& p) {

@@ -25,7 +25,10 @@ class AnalyticalCostModel final : public CostModel {
   [[nodiscard]] const KernelParams& params() const { return p_; }
 
   // Parts, exposed for tests and the cycle-approximate model.
-  [[nodiscard]] OpCost gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead) const;
+  // weight_bytes: stored weight bytes when quantized (0 = dense in d); dequant_elements: weights
+  // expanded on the CUDA cores per row of tiles.
+  [[nodiscard]] OpCost gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
+                            double weight_bytes = 0, double dequant_elements = 0) const;
   [[nodiscard]] Seconds stream(double bytes_read, double bytes_written, bool warm_l2, double efficiency = 1.0) const;
 
  private:

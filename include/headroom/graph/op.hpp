@@ -103,6 +103,9 @@ struct Op {
   int syncs = 0;   // host synchronizations inside the op (e.g. reading which experts are hit)
   Impl impl = Impl::Fused;
   bool strided = false;  // elementwise inputs are non-contiguous views (PyTorch's non-vectorized path)
+  // Quantized weights or KV cache read by this op and expanded on the CUDA cores before the
+  // matrix units use them (4-bit weight-only GEMMs, int4/2-bit KV caches): elements per call.
+  double dequant_elements = 0;
   OpShape shape;
   // Accounting (filled by the make_* functions): arithmetic, bytes to/from device memory with
   // each input read once and each output written once, and bytes each GPU sends on the fabric.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "headroom/graph/op.hpp"
+#include "headroom/memory/quant_format.hpp"
 #include "headroom/model/model_spec.hpp"
 
 namespace headroom {
@@ -25,6 +26,11 @@ struct StepConfig {
   bool head = true;               // include the final norm and lm-head (the last pipeline stage)
   std::optional<DType> act_dtype;  // default: the model's dtype when 16/32-bit, else bf16
   std::optional<DType> weight_dtype;  // default: the model's dtype (matrix weights and their GEMMs)
+  // Storage formats (memory/quant_format.hpp): when set, the matrix weights / the KV cache are
+  // stored so (bytes with scales), and 4-bit weights or sub-8-bit caches are dequantized on the
+  // CUDA cores inside the GEMM / attention kernels. fp8 and int8 weights run W8A8 GEMMs.
+  std::optional<WeightFormat> weight_format;
+  std::optional<KvFormat> kv_format;
   std::optional<DType> kv_dtype;   // default: act dtype
   double moe_experts_touched = 0;  // 0: expected value under uniform routing
   // Implementation of the elementwise ops: the plain eager PyTorch reference (the default, as

@@ -35,6 +35,7 @@ struct KernelParams {
   double gemm_tile_64x128 = 1;   // ... of a 64x128 tile
   double gemm_wave_overhead = 0; // seconds per wave: pipeline fill and epilogue
   double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
+  double dequant_ops_per_element = 0;  // CUDA-core operations to expand one quantized weight/KV element
   // Attention (FlashAttention-2 kernels behind PyTorch's SDPA).
   double attn_prefill_efficiency = 1;    // fraction of the dense matrix peak in the main loop
   double attn_block_overhead = 0;        // seconds per wave of (query block, head) work items
@@ -48,6 +49,9 @@ struct KernelParams {
   double collective_latency_per_gpu = 0;  // gather-type: extra seconds per doubling of the group beyond two GPUs
   double collective_bw_efficiency = 1;    // all-reduce: fraction of per-direction link bandwidth reached
   double collective_bw_efficiency_gather = 1;  // all-gather, reduce-scatter, all-to-all: same
+
+  // The parameter names the file gave (the rest keep their neutral defaults).
+  std::vector<std::string> given;
 
   // Provenance written by `headroom calibrate`.
   std::string fitted_on;
