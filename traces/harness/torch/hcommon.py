@@ -15,14 +15,15 @@ import sys
 import time
 import traceback
 
-import torch
-
 HW = "h200-sxm"
 os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
 os.environ.setdefault("NVSHMEM_DISABLE_NVLS", "1")
 
 QUICK = os.environ.get("HARNESS_QUICK", "0") == "1"
+# HEADROOM_LIST_CASES=1: each script prints the cases it would run and exits before any GPU work
+# (torch is imported inside the functions that need it, so listing works without torch).
+LIST_CASES = os.environ.get("HEADROOM_LIST_CASES", "0") == "1"
 BUDGET_S = float(os.environ.get("HARNESS_BUDGET_S", "1e9"))
 T_START = time.time()
 
@@ -35,7 +36,19 @@ def over_budget():
     return time.time() - T_START > BUDGET_S
 
 
+def list_cases(groups):
+    """With HEADROOM_LIST_CASES=1 print each (label, cases) group's cases, 'label<TAB>case' a line,
+    and return True (the caller returns before touching the GPU); else return False."""
+    if not LIST_CASES:
+        return False
+    for label, cases in groups:
+        for c in cases:
+            print(f"{label}\t{c!r}")
+    return True
+
+
 def env_info():
+    import torch
     d = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
          "torch": torch.__version__, "cuda_torch": torch.version.cuda,
          "python": sys.version.split()[0]}
@@ -110,6 +123,8 @@ _ctr = [0]
 
 def bench(fn, queued=True, warmup=3, target_s=0.1, min_reps=5, max_reps=50, kernels_per_call=1):
     """Time fn(i) (i: running call number, for buffer rotation). Returns stats dict + timing."""
+    import torch
+
     def call():
         fn(_ctr[0])
         _ctr[0] += 1
@@ -153,6 +168,7 @@ def graph_ms(fn, n=20):
     """Per-call time with n calls captured back to back in one CUDA graph (the marginal cost of the
     op inside a graph / model step, no per-call events): median over 7 replays of replay/n.
     Returns None if the op cannot be captured."""
+    import torch
     try:
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
@@ -195,6 +211,7 @@ def add_graph_ms(d, fn, n=20, limit_ms=0.25):
 
 
 def rel_err(out, ref):
+    import torch
     out = out.double()
     ref = ref.double()
     if not torch.isfinite(out).all():
@@ -211,6 +228,7 @@ def check(name, out, ref, tol):
 
 def run_cases(out, cases, fn, label):
     """fn(case) -> dict or list of dicts to emit; logs and continues on failure."""
+    import torch
     ok = fail = 0
     for c in cases:
         if over_budget():
@@ -235,6 +253,15 @@ def run_cases(out, cases, fn, label):
                 break
     log(f"{label}: {ok} cases ok, {fail} failed, {time.time() - T_START:.1f} s")
     return ok, fail
+
+
+def free_cuda():
+    """drop unreferenced tensors and return cached CUDA memory (between a sweep's models)"""
+    import gc
+
+    import torch
+    gc.collect()
+    torch.cuda.empty_cache()
 
 
 def out_path(default):

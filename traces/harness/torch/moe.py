@@ -7,21 +7,23 @@ impl 'loop': Hugging Face Mixtral style, one F.linear pair per expert that has t
   host reading which experts are hit (a sync per expert).
 Expert weights: gate-up [E, 2*inter, hidden], down [E, hidden, inter], random bf16.
 Both impls are checked against an fp32 per-token reference on the first tokens.
-Usage: moe.py OUT.jsonl
+run() takes the configs and token counts: heldout/moe_ho.py calls it with its own.
+Usage: moe.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
-import gc
+from hcommon import LIST_CASES, QUICK, Out, add_graph_ms, bench, check, free_cuda, list_cases, log, out_path, run_cases
 
-import torch
-import torch.nn.functional as F
+if not LIST_CASES:  # listing the cases needs no torch
+    import torch
+    import torch.nn.functional as F
 
-from hcommon import Out, QUICK, add_graph_ms, bench, check, log, out_path, run_cases
+    GMM = getattr(torch, "_grouped_mm", None) or getattr(F, "grouped_mm", None)
 
 CONFIGS = [  # name, experts, top_k, hidden, inter
     ("mixtral-8x7b", 8, 2, 4096, 14336),
     ("deepseek-v3", 256, 8, 7168, 2048),
     ("qwen3-30b-a3b", 128, 8, 2048, 768),
 ]
-GMM = getattr(torch, "_grouped_mm", None) or getattr(F, "grouped_mm", None)
+IMPLS = ("grouped", "loop")
 
 
 def moe_grouped(x, topi, topw, wgu, wd):
@@ -87,21 +89,32 @@ def reference(x, topi, topw, wgu, wd, n):
     return torch.stack(ys)
 
 
-def main():
-    out = Out(out_path("moe.jsonl"), "moe.py")
-    grouped = moe_grouped if GMM is not None else moe_padded_bmm
-    gdetail = "torch._grouped_mm" if GMM is not None else "padded torch.bmm"
-    log(f"moe: grouped impl = {gdetail}")
-    toks = [1, 4, 16, 64, 256, 1024, 4096, 8192] if not QUICK else [16]
-    cfgs = CONFIGS if not QUICK else CONFIGS[:2]
-    for name, E, K, H, I in cfgs:
+def cases():
+    """(configs, token counts): each config runs every token count with each impl"""
+    if QUICK:
+        return CONFIGS[:2], [16]
+    return CONFIGS, [1, 4, 16, 64, 256, 1024, 4096, 8192]
+
+
+def run(configs, toks, name="moe", program="moe.py", seed=7):
+    """Time each config of configs (name, experts, top_k, hidden, inter; random weights drawn from
+    seed) at the token counts toks, impls grouped and loop; write OUT.jsonl (argv[1], else NAME.jsonl)."""
+    groups = [(f"{name} {c[0]}", [(T, impl) for T in toks for impl in IMPLS]) for c in configs]
+    if list_cases(groups):
+        return
+    out = Out(out_path(f"{name}.jsonl"), program)
+    has_gmm = GMM is not None
+    grouped = moe_grouped if has_gmm else moe_padded_bmm
+    gdetail = "torch._grouped_mm" if has_gmm else "padded torch.bmm"
+    log(f"{name}: grouped impl = {gdetail}")
+    for (model, E, K, H, I), (label, cs) in zip(configs, groups):
         try:
             g = torch.Generator(device="cuda")
-            g.manual_seed(7)
+            g.manual_seed(seed)
             wgu = torch.empty(E, 2 * I, H, device="cuda", dtype=torch.bfloat16).normal_(0, H ** -0.5, generator=g)
             wd = torch.empty(E, H, I, device="cuda", dtype=torch.bfloat16).normal_(0, I ** -0.5, generator=g)
         except Exception as e:  # noqa
-            log(f"moe: {name} weights failed: {e}")
+            log(f"{name}: {model} weights failed: {e}")
             continue
         wbytes = (wgu.numel() + wd.numel()) * 2
 
@@ -115,24 +128,26 @@ def main():
             y = f(x, ti, tw, wgu, wd)
             n = min(T, 4)
             check(f"moe {impl}", y[:n], reference(x, ti, tw, wgu, wd, n), 3e-2)
-            st = bench(lambda i: f(x, ti, tw, wgu, wd), queued=(impl == "grouped" and GMM is not None),
+            st = bench(lambda i: f(x, ti, tw, wgu, wd), queued=(impl == "grouped" and has_gmm),
                        target_s=0.1, min_reps=5, max_reps=30, kernels_per_call=16)
-            if impl == "grouped" and GMM is not None:
+            if impl == "grouped" and has_gmm:
                 add_graph_ms(st, lambda i: f(x, ti, tw, wgu, wd), n=10, limit_ms=2.0)
             hit = int((torch.bincount(ti.flatten(), minlength=E) > 0).sum())
             d = {"op": "moe_ffn", "experts": E, "top_k": K, "hidden": H, "inter": I, "tokens": T, "impl": impl,
                  "dtype": "bf16"}
             d.update(st)
-            d.update(model=name, experts_hit=hit, expert_bytes_read=hit * wbytes // E,
+            d.update(model=model, experts_hit=hit, expert_bytes_read=hit * wbytes // E,
                      impl_detail=(gdetail if impl == "grouped" else "per-expert F.linear loop (HF Mixtral style)"))
             return d
 
-        cases = [(T, impl) for T in toks for impl in ("grouped", "loop")]
-        run_cases(out, cases, one, f"moe {name}")
+        run_cases(out, cs, one, label)
         del wgu, wd
-        gc.collect()
-        torch.cuda.empty_cache()
-    log(f"moe: wrote {out.n} lines")
+        free_cuda()
+    log(f"{name}: wrote {out.n} lines")
+
+
+def main():
+    run(*cases())
 
 
 if __name__ == "__main__":
