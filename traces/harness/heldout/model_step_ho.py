@@ -1,11 +1,10 @@
 """HELD-OUT op=model_step cases (never used for calibration; traces/README.md "Held-out set").
 
-Runs the committed traces/harness/torch/model_step.py unchanged (reference model.py step, 1-layer
-correctness check per model, graph checked against eager, 'issue' timing) with its case plan
-replaced: Qwen2.5-72B at 8 layers (a model the committed steps never ran) and Llama-3-8B at
+Runs traces/harness/torch/model_step.py's run() (reference model.py step, 1-layer correctness
+check per model, graph checked against eager, 'issue' timing) with this file's case plan: Qwen2.5-72B at 8 layers (a model the committed steps never ran) and Llama-3-8B at
 batches and contexts the committed steps do not use. Note: model.py has no q/k/v biases (Qwen2
 has them); the record names the yaml model all the same.
-Usage: model_step_ho.py OUT.jsonl
+Usage: model_step_ho.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import _path  # noqa: F401
 import hcommon
@@ -23,11 +22,4 @@ def plan():
 
 
 if __name__ == "__main__":
-    model_step.plan = plan
-    hcommon_out = model_step.Out
-
-    def out_named(path, script):
-        return hcommon_out(path, "heldout/model_step_ho.py")
-
-    model_step.Out = out_named
-    model_step.main()
+    model_step.run(plan(), "heldout/model_step_ho.py")

@@ -4,7 +4,9 @@ torch.distributed, one process per GPU (torch.multiprocessing), bf16, groups of 
 around the call as issued (no barrier between reps, like nccl-tests); the per-rep time is the
 max over the group's ranks. Each collective is checked once on known values before timing.
 NVLink SHARP / multicast stays off (NCCL_NVLS_ENABLE=0 etc.).
-Usage: coll.py OUT.jsonl [gpu counts, e.g. 2,4]
+spawn / init_worker / end_worker are the one-process-per-GPU frame that tp_step.py shares.
+Usage: coll.py OUT.jsonl [gpu counts, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print the cases and exit;
+the GPU counts are then the ones given, else 2,4, not cut to the GPUs visible)
 """
 import os
 
@@ -17,11 +19,12 @@ import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-import torch.multiprocessing as mp  # noqa: E402
+from hcommon import LIST_CASES, Out, QUICK, list_cases, log, stats  # noqa: E402
 
-from hcommon import Out, QUICK, log, stats  # noqa: E402
+if not LIST_CASES:  # listing the cases needs no torch
+    import torch
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
 
 MiB = 1 << 20
 SIZES = [8 << 10, 32 << 10, 96 << 10, 128 << 10, 512 << 10, MiB, 2 * MiB, 3 * MiB, 4 * MiB, 8 * MiB, 16 * MiB,
@@ -79,13 +82,53 @@ def check(op, g, grp, rank):
     return ok
 
 
-def worker(rank, world, port, path, counts):
+def init_worker(rank, world, port, counts):
+    """one rank of a world of `world` processes (one per GPU); returns {g: group of ranks 0..g-1}"""
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=600), device_id=torch.device("cuda", rank))
-    groups = {g: dist.new_group(list(range(g))) for g in counts}
+    return {g: dist.new_group(list(range(g))) for g in counts}
+
+
+def end_worker(rank, out, name, t0):
+    if rank == 0:
+        log(f"{name}: wrote {out.n} lines in {time.time() - t0:.1f} s")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def gpu_counts(default, n=None):
+    """GPU counts from argv[2] (e.g. 2,4), else default; those above n (GPUs visible) dropped"""
+    counts = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else list(default)
+    return [c for c in counts if n is None or c <= n]
+
+
+def spawn(worker, name, default_counts, what):
+    """main(): worker(rank, world, port, OUT.jsonl (argv[1], else NAME.jsonl), counts) on one process
+    per GPU, world = the largest count"""
+    path = sys.argv[1] if len(sys.argv) > 1 else f"{name}.jsonl"
+    n = torch.cuda.device_count()
+    counts = gpu_counts(default_counts, n)
+    if not counts:
+        log(f"{name}: not enough GPUs")
+        return
+    world = max(counts)
+    log(f"{name}: {n} GPUs visible, world {world}, {what} {counts}")
+    mp.spawn(worker, args=(world, free_port(), path, counts), nprocs=world, join=True)
+
+
+def sizes():
+    return SIZES if not QUICK else [8 << 10, 4 * MiB, 64 * MiB]
+
+
+def cases():
+    """[(nbytes, op)] each group of GPUs runs"""
+    return [(nbytes, op) for nbytes in sizes() for op in OPS]
+
+
+def worker(rank, world, port, path, counts):
+    groups = init_worker(rank, world, port, counts)
     out = Out(path, "coll.py") if rank == 0 else None
-    sizes = SIZES if not QUICK else [8 << 10, 4 * MiB, 64 * MiB]
     t0 = time.time()
     for g in counts:
         grp = groups[g]
@@ -96,64 +139,53 @@ def worker(rank, world, port, path, counts):
                 dist.all_reduce(okt, op=dist.ReduceOp.MIN, group=grp)
                 if rank == 0:
                     log(f"coll: check {op} on {g} GPUs: {'ok' if okt.item() else 'FAILED'}")
-            for nbytes in sizes:
-                for op in OPS:
-                    try:
-                        f, inp, o = make(op, nbytes, g, grp)
-                        for _ in range(3):
-                            f()
-                        torch.cuda.synchronize()
-                        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                        s.record()
-                        for _ in range(3):
-                            f()
-                        e.record()
-                        torch.cuda.synchronize()
-                        est = torch.tensor([s.elapsed_time(e) / 3], device="cuda")
-                        dist.all_reduce(est, op=dist.ReduceOp.MAX, group=grp)
-                        reps = int(max(8, min(60, 0.1 / max(est.item() * 1e-3, 1e-6))))
-                        ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-                        ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-                        for r in range(reps):
-                            ss[r].record()
-                            f()
-                            ee[r].record()
-                        torch.cuda.synchronize()
-                        t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
-                        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
-                        if rank == 0:
-                            st = stats(t.tolist())
-                            ms = st["ms"]
-                            moved = nbytes * g if op == "all_gather" else nbytes
-                            alg = moved / (ms * 1e-3) / 1e9
-                            d = {"op": "collective", "collective": op, "gpus": g, "bytes": nbytes, "dtype": "bf16"}
-                            d.update(st)
-                            d.update(impl="nccl", timing="issue-max-over-ranks", algbw_gbs=round(alg, 3),
-                                     busbw_gbs=round(alg * BUS[op](g), 3) if g > 1 else None,
-                                     nccl=".".join(map(str, torch.cuda.nccl.version())))
-                            out.emit(d)
-                        del f, inp, o
-                    except Exception as ex:  # noqa
-                        log(f"coll: rank {rank} {op} {nbytes} on {g} failed: {type(ex).__name__}: {ex}")
+            for nbytes, op in cases():
+                try:
+                    f, inp, o = make(op, nbytes, g, grp)
+                    for _ in range(3):
+                        f()
+                    torch.cuda.synchronize()
+                    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    s.record()
+                    for _ in range(3):
+                        f()
+                    e.record()
+                    torch.cuda.synchronize()
+                    est = torch.tensor([s.elapsed_time(e) / 3], device="cuda")
+                    dist.all_reduce(est, op=dist.ReduceOp.MAX, group=grp)
+                    reps = int(max(8, min(60, 0.1 / max(est.item() * 1e-3, 1e-6))))
+                    ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+                    ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+                    for r in range(reps):
+                        ss[r].record()
+                        f()
+                        ee[r].record()
+                    torch.cuda.synchronize()
+                    t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
+                    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+                    if rank == 0:
+                        st = stats(t.tolist())
+                        ms = st["ms"]
+                        moved = nbytes * g if op == "all_gather" else nbytes
+                        alg = moved / (ms * 1e-3) / 1e9
+                        d = {"op": "collective", "collective": op, "gpus": g, "bytes": nbytes, "dtype": "bf16"}
+                        d.update(st)
+                        d.update(impl="nccl", timing="issue-max-over-ranks", algbw_gbs=round(alg, 3),
+                                 busbw_gbs=round(alg * BUS[op](g), 3) if g > 1 else None,
+                                 nccl=".".join(map(str, torch.cuda.nccl.version())))
+                        out.emit(d)
+                    del f, inp, o
+                except Exception as ex:  # noqa
+                    log(f"coll: rank {rank} {op} {nbytes} on {g} failed: {type(ex).__name__}: {ex}")
             torch.cuda.empty_cache()
         dist.barrier()
-    if rank == 0:
-        log(f"coll: wrote {out.n} lines in {time.time() - t0:.1f} s")
-    dist.barrier()
-    dist.destroy_process_group()
+    end_worker(rank, out, "coll", t0)
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "coll.jsonl"
-    n = torch.cuda.device_count()
-    counts = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else [c for c in (2, 4) if c <= n]
-    counts = [c for c in counts if c <= n]
-    if not counts:
-        log("coll: not enough GPUs")
+    if list_cases([(f"coll gpus={g}", cases()) for g in gpu_counts((2, 4))]):
         return
-    world = max(counts)
-    log(f"coll: {n} GPUs visible, world {world}, groups {counts}")
-    mp.spawn(worker, args=(world, free_port(), path, counts), nprocs=world, join=True)
+    spawn(worker, "coll", (2, 4), "groups")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,19 @@ def over_budget():
     return time.time() - T_START > BUDGET_S
 
 
+MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "models")
+
+
+def load_cfg(name):
+    import yaml
+    with open(os.path.join(MODELS_DIR, name + ".yaml")) as f:
+        y = yaml.safe_load(f)
+    a, ffn = y["attention"], y["ffn"]
+    return dict(name=name, layers=y["layers"], hidden=y["hidden"], vocab=y["vocab"], heads=a["heads"],
+                kv_heads=a["kv_heads"], head_dim=a["head_dim"], rope_theta=a.get("rope_theta", 10000.0),
+                inter=ffn["intermediate"])
+
+
 def list_cases(groups):
     """With HEADROOM_LIST_CASES=1 print each (label, cases) group's cases, 'label<TAB>case' a line,
     and return True (the caller returns before touching the GPU); else return False."""

@@ -8,25 +8,14 @@ embedding lookup). Tensor parallel = Megatron split (qkv / gate-up by columns, o
 the lm-head is not split (each rank computes the full vocab).
 """
 import math
-import os
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "models")
+from hcommon import MODELS_DIR, load_cfg  # noqa: F401  (torch-free; re-exported here)
 
 _GQA_MODE = {}
-
-
-def load_cfg(name):
-    import yaml
-    with open(os.path.join(MODELS_DIR, name + ".yaml")) as f:
-        y = yaml.safe_load(f)
-    a, ffn = y["attention"], y["ffn"]
-    return dict(name=name, layers=y["layers"], hidden=y["hidden"], vocab=y["vocab"], heads=a["heads"],
-                kv_heads=a["kv_heads"], head_dim=a["head_dim"], rope_theta=a.get("rope_theta", 10000.0),
-                inter=ffn["intermediate"])
 
 
 def gqa_mode(device="cuda"):

@@ -2,20 +2,21 @@
 CUDA graph. Weights random bf16 (layers overridden so they fit / run quickly), real KV cache
 tensors sized for the context (random-filled). Timing 'issue': events around each step as the
 host issues it (eager host overhead included, as in a serving loop).
-Usage: model_step.py OUT.jsonl
+run() takes the case plan: heldout/model_step_ho.py calls it with its own.
+Usage: model_step.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
-import gc
-import time
+from hcommon import LIST_CASES, QUICK, Out, bench, check, free_cuda, list_cases, load_cfg, log, out_path, run_cases
 
-import torch
+if not LIST_CASES:  # listing the cases needs no torch
+    import torch
 
-from hcommon import Out, QUICK, bench, check, log, out_path, run_cases
-from model import Model, capture_graph, load_cfg
+    from model import Model, capture_graph
 
 MAX_KV_BYTES = 40e9
 
 
 def plan():
+    """[(model, layers, [(phase, batch, seq|context, cuda_graph), ...]), ...]"""
     P = []
     if QUICK:
         return [("llama3-8b", 2, [("decode", 4, 512, False), ("decode", 4, 512, True), ("prefill", 1, 256, False)])]
@@ -46,6 +47,12 @@ def kv_bytes(cfg, L, b, T):
     return 2 * L * b * cfg["kv_heads"] * T * cfg["head_dim"] * 2
 
 
+def fits(cfg, L, c):
+    """case c's KV cache within MAX_KV_BYTES"""
+    ph, b, n, _ = c
+    return kv_bytes(cfg, L, b, n + 1 if ph == "decode" else n) <= MAX_KV_BYTES
+
+
 def correctness(cfg):
     """1-layer model: bf16 flash step vs fp32 math-attention step on the same weights."""
     m = Model(cfg, layers=1, max_pos=4096)
@@ -67,9 +74,13 @@ def correctness(cfg):
     del m, r
 
 
-def main():
-    out = Out(out_path("model_step.jsonl"), "model_step.py")
-    for name, L, cases in plan():
+def run(P, program="model_step.py"):
+    """Time the plan P (as plan() makes it); write OUT.jsonl (argv[1], else model_step.jsonl)."""
+    if list_cases([(f"model_step {name}", [c for c in cases if fits(load_cfg(name), L, c)])
+                   for name, L, cases in P]):
+        return
+    out = Out(out_path("model_step.jsonl"), program)
+    for name, L, cases in P:
         try:
             cfg = load_cfg(name)
             correctness(cfg)
@@ -79,10 +90,9 @@ def main():
             log(f"model_step: model {name} setup failed: {type(e).__name__}: {e}")
             continue
         # one random arena for the KV cache, big enough for every case of this model
-        maxkv = max(kv_bytes(cfg, L, b, (n + 1 if ph == "decode" else n)) for ph, b, n, g in cases
-                    if kv_bytes(cfg, L, b, (n + 1 if ph == "decode" else n)) <= MAX_KV_BYTES)
+        ok_cases = [c for c in cases if fits(cfg, L, c)]
+        maxkv = max(kv_bytes(cfg, L, b, (n + 1 if ph == "decode" else n)) for ph, b, n, g in ok_cases)
         arena = torch.empty(maxkv // 2, device="cuda", dtype=torch.bfloat16).normal_()
-        ok_cases = [c for c in cases if kv_bytes(cfg, L, c[1], c[2] + (1 if c[0] == "decode" else 0)) <= MAX_KV_BYTES]
 
         def one(c):
             phase, b, n, graph = c
@@ -114,9 +124,12 @@ def main():
 
         run_cases(out, ok_cases, one, f"model_step {name}")
         del m, arena
-        gc.collect()
-        torch.cuda.empty_cache()
+        free_cuda()
     log(f"model_step: wrote {out.n} lines")
+
+
+def main():
+    run(plan())
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ one process per GPU, all-reduce (NCCL, through torch.distributed) after o and af
 Weights: each rank generates the full random layer from the same seed and keeps its shard, so
 a 1-layer TP step can be checked against the unsplit step on rank 0. lm-head not split.
 Eager and CUDA graph (NCCL captured in the graph). Per rep, events on each rank around the
-step as issued; the per-rep time is the max over ranks.
-Usage: tp_step.py OUT.jsonl [tp list, e.g. 1,2,4]
+step as issued; the per-rep time is the max over ranks. Process frame shared with coll.py.
+Usage: tp_step.py OUT.jsonl [tp list, e.g. 1,2,4]   (HEADROOM_LIST_CASES=1: print the cases and
+exit; the tp list is then the one given, else 1,2,4, not cut to the GPUs visible)
 """
 import os
 
@@ -12,20 +13,18 @@ os.environ["NCCL_NVLS_ENABLE"] = "0"
 os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
-import datetime  # noqa: E402
-import gc  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-import torch.multiprocessing as mp  # noqa: E402
+from coll import end_worker, gpu_counts, init_worker, spawn  # noqa: E402
+from hcommon import LIST_CASES, Out, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
-from coll import free_port  # noqa: E402
-from hcommon import Out, QUICK, log, rel_err, stats  # noqa: E402
-from model import Model, capture_graph, load_cfg  # noqa: E402
+if not LIST_CASES:  # listing the cases needs no torch
+    import torch
+    import torch.distributed as dist
 
-BF = torch.bfloat16
+    from model import Model, capture_graph
+
+    BF = torch.bfloat16
 
 
 def gen_layer(cfg, gen):
@@ -81,14 +80,15 @@ def plan(name):
     return c
 
 
+def models():
+    """[(model, layers)]"""
+    return [("llama3-8b", 32), ("llama3-70b", 16)] if not QUICK else [("llama3-8b", 2)]
+
+
 def worker(rank, world, port, path, tps):
-    torch.cuda.set_device(rank)
-    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=600), device_id=torch.device("cuda", rank))
-    groups = {tp: dist.new_group(list(range(tp))) for tp in tps}
+    groups = init_worker(rank, world, port, tps)
     out = Out(path, "tp_step.py") if rank == 0 else None
     t0 = time.time()
-    models = [("llama3-8b", 32), ("llama3-70b", 16)] if not QUICK else [("llama3-8b", 2)]
     for tp in tps:
         grp = groups[tp]
         if rank < tp:
@@ -111,7 +111,7 @@ def worker(rank, world, port, path, tps):
                 del mt, mf
             except Exception as ex:  # noqa
                 log(f"tp_step: rank {rank} tp={tp} check failed: {type(ex).__name__}: {ex}")
-            for name, L in models:
+            for name, L in models():
                 try:
                     cfg = load_cfg(name)
                     m = build(cfg, L, tp, rank, grp)
@@ -171,23 +171,16 @@ def worker(rank, world, port, path, tps):
                     except Exception as ex:  # noqa
                         log(f"tp_step: rank {rank} {name} tp={tp} {c} failed: {type(ex).__name__}: {ex}")
                 del m
-                gc.collect()
-                torch.cuda.empty_cache()
+                free_cuda()
         dist.barrier()
-    if rank == 0:
-        log(f"tp_step: wrote {out.n} lines in {time.time() - t0:.1f} s")
-    dist.barrier()
-    dist.destroy_process_group()
+    end_worker(rank, out, "tp_step", t0)
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "tp_step.jsonl"
-    n = torch.cuda.device_count()
-    tps = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else [t for t in (1, 2, 4) if t <= n]
-    tps = [t for t in tps if t <= n]
-    world = max(tps)
-    log(f"tp_step: {n} GPUs, world {world}, tp {tps}")
-    mp.spawn(worker, args=(world, free_port(), path, tps), nprocs=world, join=True)
+    if list_cases([(f"tp_step tp={tp} {name} layers={L}", plan(name)) for tp in gpu_counts((1, 2, 4))
+                   for name, L in models()]):
+        return
+    spawn(worker, "tp_step", (1, 2, 4), "tp")
 
 
 if __name__ == "__main__":
