@@ -42,22 +42,15 @@ int cmd_predict(const std::vector<std::string>& args) {
   int line = 0;
   while (std::getline(in, text)) {
     ++line;
-    size_t first = text.find_first_not_of(" \t\r");
-    if (first == std::string::npos || text[first] == '#') continue;
-    nlohmann::ordered_json rec;
+    std::optional<nlohmann::ordered_json> rec;
     try {
-      rec = nlohmann::ordered_json::parse(text);
-    } catch (const nlohmann::ordered_json::parse_error& e) {
-      std::string msg = e.what();
-      if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
-      std::cout.flush();
-      throw InputError(fmt::format("{}:{}: malformed JSON: {}", origin, line, msg));
+      rec = parse_trace_line(text, origin, line);
+    } catch (const InputError&) {
+      std::cout.flush();  // the lines before the bad one are out
+      throw;
     }
-    if (!rec.is_object()) {
-      std::cout.flush();
-      throw InputError(fmt::format("{}:{}: expected a JSON object, got {}", origin, line, rec.type_name()));
-    }
-    std::cout << pred.annotate(rec, fmt::format("{}:{}", origin, line)).dump() << "\n";
+    if (!rec) continue;
+    std::cout << pred.annotate(*rec, fmt::format("{}:{}", origin, line)).dump() << "\n";
   }
   return 0;
 }

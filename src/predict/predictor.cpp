@@ -97,7 +97,14 @@ Prediction Predictor::predict(const json& rec, const std::string& where) {
       p.ms = (queued ? queued_time(oc) : issued_time(*op, oc, cm, mode)).value() * 1e3;
     } else if (const ModelStepCase* m = std::get_if<ModelStepCase>(&c)) {
       StepGraph g = StepGraph::build(model(m->model), m->cfg);
-      p.ms = evaluate_step(g, cm, m->cuda_graph).time.value() * 1e3;
+      if (opts_.fidelity == Fidelity::Cycle) {
+        // The event-driven simulation of the whole step (streams, launch gaps, host issue).
+        SimOptions so;
+        so.cuda_graph = m->cuda_graph;
+        p.ms = simulate_step(g, cm.hardware(), so).time.value() * 1e3;
+      } else {
+        p.ms = evaluate_step(g, cm, m->cuda_graph).time.value() * 1e3;
+      }
     } else {
       p.avg_w = cm.hardware().power.idle.value();
     }

@@ -11,6 +11,21 @@ namespace headroom {
 
 using json = nlohmann::ordered_json;
 
+std::optional<json> parse_trace_line(const std::string& text, const std::string& origin, int line) {
+  const size_t first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos || text[first] == '#') return std::nullopt;
+  json obj;
+  try {
+    obj = json::parse(text);
+  } catch (const json::parse_error& e) {
+    std::string msg = e.what();
+    if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    throw InputError(fmt::format("{}:{}: malformed JSON: {}", origin, line, msg));
+  }
+  if (!obj.is_object()) throw InputError(fmt::format("{}:{}: expected a JSON object, got {}", origin, line, obj.type_name()));
+  return obj;
+}
+
 Trace read_trace(std::istream& in, const std::string& origin) {
   Trace t;
   t.origin = origin;
@@ -18,18 +33,7 @@ Trace read_trace(std::istream& in, const std::string& origin) {
   int line = 0;
   while (std::getline(in, text)) {
     ++line;
-    size_t first = text.find_first_not_of(" \t\r");
-    if (first == std::string::npos || text[first] == '#') continue;
-    json obj;
-    try {
-      obj = json::parse(text);
-    } catch (const json::parse_error& e) {
-      std::string msg = e.what();
-      if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
-      throw InputError(fmt::format("{}:{}: malformed JSON: {}", origin, line, msg));
-    }
-    if (!obj.is_object()) throw InputError(fmt::format("{}:{}: expected a JSON object, got {}", origin, line, obj.type_name()));
-    t.records.push_back({line, std::move(obj)});
+    if (auto obj = parse_trace_line(text, origin, line)) t.records.push_back({line, std::move(*obj)});
   }
   return t;
 }

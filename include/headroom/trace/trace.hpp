@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -23,6 +24,10 @@ struct Trace {
   std::string origin;
   std::vector<TraceRecord> records;
 };
+
+// One line of a trace: nullopt for a blank line or a '#' comment; a line that is not a JSON object
+// throws InputError "origin:LINE: malformed JSON: ...".
+std::optional<nlohmann::ordered_json> parse_trace_line(const std::string& text, const std::string& origin, int line);
 
 // Skips blank lines and lines starting with '#'. A line that is not a JSON object throws
 // InputError "origin:LINE: malformed JSON: ...".
