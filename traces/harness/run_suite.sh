@@ -6,48 +6,25 @@
 #   traces/harness/run_suite.sh smoke  OUTDIR   every script on one or two tiny cases (one GPU)
 # Writes OUTDIR/*.jsonl (trace format v1, docs/trace-format.md; '# env {...}' header line in each)
 # and OUTDIR/log.txt. One failing case logs to the log and the run goes on.
+# HEADROOM_LIST_CASES=1 run_suite.sh MODE OUTDIR: print each step's command and cases, measure nothing.
 set -u
 MODE=${1:?usage: run_suite.sh single|multi|smoke OUTDIR}
 OUTDIR=${2:?usage: run_suite.sh single|multi|smoke OUTDIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
-mkdir -p "$OUTDIR"
-OUTDIR=$(cd "$OUTDIR" && pwd)
-LOG=$OUTDIR/log.txt
-export PYTHONUNBUFFERED=1
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+. "$HERE/harness.sh"
 export PYTHONPATH=$HERE/torch${PYTHONPATH:+:$PYTHONPATH}
-TOTAL=${HARNESS_TOTAL_S:-540}
-T0=$(date +%s)
 QUICK=0
 [ "$MODE" = smoke ] && QUICK=1
 export HARNESS_QUICK=$QUICK
 BUILD=${HARNESS_BUILD_DIR:-/tmp/build-harness}
-
-exec > >(tee -a "$LOG") 2>&1
-
-left() { echo $(( TOTAL - ($(date +%s) - T0) )); }
-# step NAME MAX_SECONDS SOFT_BUDGET CMD...: hard timeout = min(MAX, time left - 5)
-step() {
-  local name=$1 max=$2 soft=$3; shift 3
-  local l; l=$(left); l=$(( l - 5 ))
-  [ "$l" -lt "$max" ] && max=$l
-  if [ "$max" -le 5 ]; then echo "=== SKIP $name: suite time budget spent"; return; fi
-  echo "=== $(date -u +%H:%M:%S) START $name (timeout ${max}s, $(left)s left)"
-  local s; s=$(date +%s)
-  HARNESS_BUDGET_S=$soft timeout -k 10 "$max" "$@"
-  local rc=$?
-  echo "=== $(date -u +%H:%M:%S) END $name rc=$rc ($(( $(date +%s) - s ))s)"
-}
+harness_start "$OUTDIR" "${HARNESS_TOTAL_S:-540}"
 
 echo "=== headroom suite mode=$MODE out=$OUTDIR $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-uname -a
-nvidia-smi --query-gpu=index,name,driver_version,pstate,clocks.sm,clocks.mem,clocks.max.sm,clocks.max.mem,power.draw,power.limit,temperature.gpu,persistence_mode,compute_mode --format=csv || true
-nvcc --version | tail -2 || true
-python3 -c 'import torch,sys; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count(), "python", sys.version.split()[0])' || true
+env_report
 
 if [ "$MODE" = single ] || [ "$MODE" = smoke ]; then
-  nvidia-smi -q -d CLOCK,PERFORMANCE,POWER | sed -n 1,80p || true
-  step build 200 200 bash -c "cmake -S '$HERE/cuda' -B '$BUILD' -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build '$BUILD' -j 8"
+  [ "$LIST" = 1 ] || nvidia-smi -q -d CLOCK,PERFORMANCE,POWER | sed -n 1,80p || true
+  build_cuda 200 "$BUILD"
   Q=""; [ $QUICK = 1 ] && Q="--quick"
   python3 "$HERE/gemm_cases.py" $Q > /tmp/gemm_cases.txt
   step bw 90 90 "$BUILD/bw" --out "$OUTDIR/micro.jsonl" $Q
@@ -63,13 +40,15 @@ if [ "$MODE" = single ] || [ "$MODE" = smoke ]; then
     step tp1 90 90 python3 "$HERE/torch/tp_step.py" "$OUTDIR/multi_smoke.jsonl" 1
   fi
 elif [ "$MODE" = multi ]; then
-  nvidia-smi topo -m || true
-  nvidia-smi nvlink -s 2>/dev/null | head -40 || true
+  if [ "$LIST" != 1 ]; then
+    nvidia-smi topo -m || true
+    nvidia-smi nvlink -s 2>/dev/null | head -40 || true
+  fi
   step coll 200 200 python3 "$HERE/torch/coll.py" "$OUTDIR/coll.jsonl"
   step tp_step 240 240 python3 "$HERE/torch/tp_step.py" "$OUTDIR/tp_step.jsonl"
 else
   echo "unknown mode $MODE"; exit 2
 fi
-nvidia-smi --query-gpu=index,pstate,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv || true
+gpu_after
 echo "=== suite done in $(( $(date +%s) - T0 ))s"
-python3 "$HERE/validate.py" "$OUTDIR"/*.jsonl || true
+[ "$LIST" = 1 ] || python3 "$HERE/validate.py" "$OUTDIR"/*.jsonl || true

@@ -4,8 +4,15 @@
 //   cold series : sizes <= 128 MiB rotated through a >= 512 MiB pool (warm_l2=false)
 //   l2 series   : reads of <= 30 MiB repeated (warm_l2=true, suite=l2)
 //   memcpy      : cudaMemcpyAsync device-to-device, warm, >= 16 MiB
-// Usage: bw [--out FILE] [--quick]
+// With --mib A,B,... (the held-out set, traces/harness/heldout/run_heldout.sh) only these sizes,
+// each rotated through a >= 512 MiB pool, at least 2 buffers (warm_l2=false) as the cold series,
+// suite "heldout-cold", records with "issue":"cuda", kernels checked once per size.
+// --list (or HEADROOM_LIST_CASES=1): print the cases ("op bytes warm_l2 suite impl") and exit
+// before any CUDA call.
+// Usage: bw [--out FILE] [--quick] [--mib A,B,...] [--list]
 #include "common.h"
+
+#include <sstream>
 
 static int g_sms = 132;
 static const int TPB = 256;
@@ -84,18 +91,34 @@ static int grid_for(size_t nvec) {
 
 static const double kHostUs = 12.0;  // generous host enqueue cost per call (launch + 2 events)
 
-int main(int argc, char** argv) {
-  try {
-    init_output(argc, argv, "bw");
-  } catch (std::exception& e) {
-    fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
-  bool quick = has_flag(argc, argv, "--quick");
-  cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
-  g_sms = prop.multiProcessorCount;
+struct Case {
+  const char* op;
+  size_t bytes;
+  bool warm;
+  const char* suite;
+  bool memcpy_impl;
+  bool check_first;  // --mib: check the kernels at this size before its cases
+};
+
+static std::vector<double> parse_mib(const char* list) {
+  std::vector<double> v;
+  std::stringstream ss(list);
+  std::string t;
+  while (std::getline(ss, t, ','))
+    if (!t.empty()) v.push_back(atof(t.c_str()));
+  return v;
+}
+
+// the cases in run order: bw.cu's fixed series, or (held != empty) the held-out sizes
+static std::vector<Case> make_cases(bool quick, const std::vector<double>& held) {
   const size_t MiB = 1ull << 20;
+  const char* ops[3] = {"read", "write", "copy"};
+  std::vector<Case> cs;
+  if (!held.empty()) {
+    for (double mib : held)
+      for (int o = 0; o < 3; ++o) cs.push_back({ops[o], (size_t)(mib * MiB), false, "heldout-cold", false, o == 0});
+    return cs;
+  }
   std::vector<double> sizes_mib = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40, 48, 64, 96, 128, 192,
                                    256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096};
   std::vector<double> l2_mib = {0.25, 0.5, 1, 2, 4, 5, 8, 10, 12, 15, 20, 25, 30};
@@ -103,9 +126,57 @@ int main(int argc, char** argv) {
     sizes_mib = {1, 64, 1024};
     l2_mib = {8};
   }
-  size_t maxb = (size_t)(sizes_mib.back() * MiB);
+  for (double mib : sizes_mib)
+    for (const char* op : ops) cs.push_back({op, (size_t)(mib * MiB), true, "hbm-warm", false, false});
+  for (double mib : sizes_mib)
+    if (mib <= 128)
+      for (const char* op : ops) cs.push_back({op, (size_t)(mib * MiB), false, "hbm-cold", false, false});
+  for (double mib : l2_mib) cs.push_back({"read", (size_t)(mib * MiB), true, "l2", false, false});
+  for (double mib : sizes_mib)
+    if (mib >= 16) cs.push_back({"copy", (size_t)(mib * MiB), true, "memcpy", true, false});
+  return cs;
+}
+
+static const char* impl_name(const Case& c, std::string& buf) {
+  if (c.memcpy_impl) return "cudaMemcpyAsync";
+  buf = std::string(c.op) + "_k int4 grid-stride";
+  return buf.c_str();
+}
+
+int main(int argc, char** argv) {
+  const bool quick = has_flag(argc, argv, "--quick");
+  const std::vector<double> held = parse_mib(arg_val(argc, argv, "--mib", ""));
+  if (has_flag(argc, argv, "--mib") && held.empty()) {
+    fprintf(stderr, "usage: bw [--out FILE] [--quick] [--mib A,B,...] [--list]\n");
+    return 2;
+  }
+  const std::vector<Case> cases = make_cases(quick, held);
+  const char* lc = getenv("HEADROOM_LIST_CASES");
+  if (has_flag(argc, argv, "--list") || (lc && !strcmp(lc, "1"))) {
+    std::string buf;
+    for (const Case& c : cases)
+      printf("%s %zu %s %s %s\n", c.op, c.bytes, c.warm ? "true" : "false", c.suite, impl_name(c, buf));
+    return 0;
+  }
+  try {
+    init_output(argc, argv, "bw");
+  } catch (std::exception& e) {
+    fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  g_sms = prop.multiProcessorCount;
+  const size_t MiB = 1ull << 20;
   const size_t pool_bytes = 512 * MiB;
-  maxb = std::max(maxb, pool_bytes + 128 * MiB);
+  auto rotated = [&](size_t bytes) { return std::max<size_t>(2, (pool_bytes + bytes - 1) / bytes); };
+  size_t maxb = 0;
+  if (held.empty()) {  // the largest warm buffer, and the cold pool plus one buffer (<= 128 MiB)
+    for (const Case& c : cases) maxb = std::max(maxb, c.bytes);
+    maxb = std::max(maxb, pool_bytes + 128 * MiB);
+  } else {
+    for (const Case& c : cases) maxb = std::max(maxb, rotated(c.bytes) * c.bytes);
+  }
   int4 *A = nullptr, *B = nullptr;
   unsigned* part = nullptr;
   CK(cudaMalloc(&A, maxb));
@@ -116,9 +187,9 @@ int main(int argc, char** argv) {
   CKL();
   CK(cudaDeviceSynchronize());
 
-  // ---- correctness, once, at 64 MiB
-  try {
-    size_t n = 64 * MiB / 16;
+  // ---- correctness on the first buffer at `bytes` (read sum, copy, write pattern); throws
+  auto check = [&](size_t bytes) {
+    size_t n = bytes / 16;
     int g = grid_for(n);
     read_k<<<g, TPB>>>(A, n, part);
     CKL();
@@ -129,12 +200,12 @@ int main(int argc, char** argv) {
     for (unsigned v : hp) gs += v;
     for (unsigned v : hA) hs += v;
     if (gs != hs) throw std::runtime_error("read check failed");
-    copy_k<<<grid_for(n), TPB>>>(A, B, n);
+    copy_k<<<g, TPB>>>(A, B, n);
     CKL();
     std::vector<unsigned> hB(n * 4);
     CK(cudaMemcpy(hB.data(), B, n * 16, cudaMemcpyDeviceToHost));
     if (memcmp(hA.data(), hB.data(), n * 16)) throw std::runtime_error("copy check failed");
-    write_k<<<grid_for(n), TPB>>>(B, n, 0x1234567);
+    write_k<<<g, TPB>>>(B, n, 0x1234567);
     CKL();
     std::vector<int4> hw(n);
     CK(cudaMemcpy(hw.data(), B, n * 16, cudaMemcpyDeviceToHost));
@@ -145,18 +216,27 @@ int main(int argc, char** argv) {
     }
     fill_u32<<<g_sms * 8, 256>>>((uint32_t*)B, maxb / 4, 2);
     CK(cudaDeviceSynchronize());
-    fprintf(stderr, "bw: correctness checks passed (read sum, copy, write at 64 MiB)\n");
-  } catch (std::exception& e) {
-    fprintf(stderr, "bw: CHECK FAILED: %s\n", e.what());
-    return 1;
+  };
+  if (held.empty()) {  // the fixed series: once, at 64 MiB
+    try {
+      check(64 * MiB);
+      fprintf(stderr, "bw: correctness checks passed (read sum, copy, write at 64 MiB)\n");
+    } catch (std::exception& e) {
+      fprintf(stderr, "bw: CHECK FAILED: %s\n", e.what());
+      return 1;
+    }
   }
 
-  auto run_case = [&](const char* op, size_t bytes, bool warm, const char* suite, bool memcpy_impl) {
+  auto run_case = [&](const Case& cs) {
+    const char* op = cs.op;
+    const size_t bytes = cs.bytes;
+    const bool warm = cs.warm, memcpy_impl = cs.memcpy_impl;
+    const char* suite = cs.suite;
     try {
       size_t n = bytes / 16;
       int g = grid_for(n);
       size_t nb = 1;
-      if (!warm) nb = std::max<size_t>(2, (pool_bytes + bytes - 1) / bytes);
+      if (!warm) nb = rotated(bytes);
       std::function<void(int)> fn;
       std::string o = op;
       if (o == "read")
@@ -171,13 +251,13 @@ int main(int argc, char** argv) {
       Stats s = bench(fn, 3, 10, std::max(10, maxr), 0.04, kHostUs);
       double gms = s.med < 0.25 ? graph_per_call(fn, 50) : -1;
       double moved = (o == "copy" ? 2.0 : 1.0) * bytes;
+      std::string ibuf;
       JLine j;
       j.str("op", op).i64("bytes", (long long)bytes).boolean("warm_l2", warm);
       add_stats(j, s);
-      j.str("impl", memcpy_impl ? "cudaMemcpyAsync" : (o + "_k int4 grid-stride"))
-          .str("suite", suite)
-          .str("timing", "queued")
-          .num("gbs", moved / (s.med * 1e-3) / 1e9);
+      j.str("impl", impl_name(cs, ibuf)).str("suite", suite).str("timing", "queued");
+      if (!held.empty()) j.str("issue", "cuda");
+      j.num("gbs", moved / (s.med * 1e-3) / 1e9);
       if (!warm) j.i64("rotate_buffers", (long long)nb);
       if (gms > 0) j.num("ms_graph", gms);
       if (!strcmp(suite, "l2")) {
@@ -188,13 +268,15 @@ int main(int argc, char** argv) {
         j.num("l2_multipass_gbs", (double)bytes * passes / (m.med * 1e-3) / 1e9);
       }
       emit(j);
+      return true;
     } catch (std::exception& e) {
       fprintf(stderr, "bw: case %s %zu failed: %s\n", op, bytes, e.what());
       cudaGetLastError();
+      return false;
     }
   };
 
-  {
+  if (held.empty()) {
     // diagnostics (stderr): what an event pair around one tiny kernel costs
     std::function<void(int)> fe = [&](int) { empty_k<<<1, 32, 0, g_st>>>(); };
     Stats a = bench(fe, 3, 50, 200, 0.01, kHostUs);
@@ -203,15 +285,24 @@ int main(int argc, char** argv) {
     fprintf(stderr, "bw diag: empty kernel, per-call events queued: median %.2f us (p10 %.2f), with 4x spin: %.2f us; in a graph: %.2f us per kernel\n",
             a.med * 1e3, a.p10 * 1e3, a2.med * 1e3, gg * 1e3);
   }
-  const char* ops[3] = {"read", "write", "copy"};
-  for (double mib : sizes_mib)
-    for (const char* op : ops) run_case(op, (size_t)(mib * MiB), true, "hbm-warm", false);
-  for (double mib : sizes_mib)
-    if (mib <= 128)
-      for (const char* op : ops) run_case(op, (size_t)(mib * MiB), false, "hbm-cold", false);
-  for (double mib : l2_mib) run_case("read", (size_t)(mib * MiB), true, "l2", false);
-  for (double mib : sizes_mib)
-    if (mib >= 16) run_case("copy", (size_t)(mib * MiB), true, "memcpy", true);
-  fprintf(stderr, "bw: done\n");
+  int ok = 0, failed = 0;
+  size_t skip = 0;  // --mib: a size whose check failed
+  for (const Case& c : cases) {
+    if (c.check_first) {
+      skip = 0;
+      try {
+        check(c.bytes);
+      } catch (std::exception& e) {
+        fprintf(stderr, "bw: %.0f MiB CHECK FAILED: %s\n", (double)c.bytes / MiB, e.what());
+        skip = c.bytes;
+      }
+    }
+    if (skip && c.bytes == skip) {
+      ++failed;
+      continue;
+    }
+    (run_case(c) ? ok : failed) += 1;
+  }
+  fprintf(stderr, "bw: done, %d ok, %d failed\n", ok, failed);
   return 0;
 }

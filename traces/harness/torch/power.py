@@ -3,19 +3,27 @@ avg_w from NVML's total-energy counter (difference / wall time), the median SM a
 clocks (nvmlDeviceGetClockInfo sampled every 20 ms in a thread), max temperature and the
 throttle reasons seen. ms is the median per-call time over ~50 ms chunks (events).
 Also op=idle: nothing running for a few seconds, at the start and at the end.
-Usage: power.py OUT.jsonl
+Usage: power.py OUT.jsonl   (HEADROOM_LIST_CASES=1: its cases are closures over GPU tensors and
+are not listed; the script says so and exits without measuring)
 """
 import os
 import statistics
+import sys
 import threading
 import time
 
-import pynvml
-import torch
-import torch.nn.functional as F
+from hcommon import LIST_CASES
 
-from hcommon import Out, QUICK, check, log, out_path, run_cases
-from model import Model, capture_graph, load_cfg
+if LIST_CASES:
+    print("power\t(not listed: sustained gemm, copy, read, write, model_step runs and idle; see power.py)")
+    sys.exit(0)
+
+import pynvml  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from hcommon import Out, QUICK, check, log, out_path, run_cases  # noqa: E402
+from model import Model, capture_graph, load_cfg  # noqa: E402
 
 DUR = float(os.environ.get("HARNESS_SUSTAIN_S", "3.0" if not QUICK else "1.0"))
 IDLE_S = 5.0 if not QUICK else 1.5
