@@ -97,6 +97,36 @@ def end_worker(rank, out, name, t0):
     dist.destroy_process_group()
 
 
+def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp):
+    """f() timed per rep with events around each call as issued: `warmup` calls, an estimate from
+    n_est calls, then reps (min_reps..max_reps, about target_s). grp not None: the estimate and each
+    rep's time are the max over the group's ranks. Returns the per-rep times (ms, a CUDA tensor)."""
+    for _ in range(warmup):
+        f()
+    torch.cuda.synchronize()
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
+    for _ in range(n_est):
+        f()
+    e.record()
+    torch.cuda.synchronize()
+    est = torch.tensor([s.elapsed_time(e) / n_est], device="cuda")
+    if grp is not None:
+        dist.all_reduce(est, op=dist.ReduceOp.MAX, group=grp)
+    reps = int(max(min_reps, min(max_reps, target_s / max(est.item() * 1e-3, 1e-6))))
+    ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    for r in range(reps):
+        ss[r].record()
+        f()
+        ee[r].record()
+    torch.cuda.synchronize()
+    t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
+    if grp is not None:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+    return t
+
+
 def gpu_counts(default, n=None):
     """GPU counts from argv[2] (e.g. 2,4), else default; those above n (GPUs visible) dropped"""
     counts = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else list(default)
@@ -142,27 +172,7 @@ def worker(rank, world, port, path, counts):
             for nbytes, op in cases():
                 try:
                     f, inp, o = make(op, nbytes, g, grp)
-                    for _ in range(3):
-                        f()
-                    torch.cuda.synchronize()
-                    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    s.record()
-                    for _ in range(3):
-                        f()
-                    e.record()
-                    torch.cuda.synchronize()
-                    est = torch.tensor([s.elapsed_time(e) / 3], device="cuda")
-                    dist.all_reduce(est, op=dist.ReduceOp.MAX, group=grp)
-                    reps = int(max(8, min(60, 0.1 / max(est.item() * 1e-3, 1e-6))))
-                    ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-                    ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-                    for r in range(reps):
-                        ss[r].record()
-                        f()
-                        ee[r].record()
-                    torch.cuda.synchronize()
-                    t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
-                    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+                    t = time_over_ranks(f, 3, 3, 8, 60, 0.1, grp)
                     if rank == 0:
                         st = stats(t.tolist())
                         ms = st["ms"]

@@ -15,7 +15,7 @@ os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
 import time  # noqa: E402
 
-from coll import end_worker, gpu_counts, init_worker, spawn  # noqa: E402
+from coll import end_worker, gpu_counts, init_worker, spawn, time_over_ranks  # noqa: E402
 from hcommon import LIST_CASES, Out, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
@@ -136,27 +136,8 @@ def worker(rank, world, port, path, tps):
                             f = g.replay
                         else:
                             f = lambda: m.forward(x, phase, n)  # noqa
-                        for _ in range(2):
-                            f()
-                        torch.cuda.synchronize()
-                        s_, e_ = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                        s_.record()
-                        f()
-                        e_.record()
-                        torch.cuda.synchronize()
-                        est = torch.tensor([s_.elapsed_time(e_)], device="cuda")
-                        dist.all_reduce(est, op=dist.ReduceOp.MAX, group=grp) if tp > 1 else None
-                        reps = int(max(5 if phase == "prefill" else 10, min(40, 0.3 / max(est.item() * 1e-3, 1e-6))))
-                        ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-                        ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-                        for r in range(reps):
-                            ss[r].record()
-                            f()
-                            ee[r].record()
-                        torch.cuda.synchronize()
-                        t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
-                        if tp > 1:
-                            dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+                        t = time_over_ranks(f, 2, 1, 5 if phase == "prefill" else 10, 40, 0.3,
+                                            grp if tp > 1 else None)
                         if rank == 0:
                             d = {"op": "model_step", "model": name, "phase": phase, "batch": b}
                             d["seq" if phase == "prefill" else "context"] = n
