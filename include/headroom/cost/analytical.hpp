@@ -9,6 +9,75 @@
 
 namespace headroom {
 
+// Kernel plans: how the analytical model sees one kernel (the work split into CTAs and the
+// closed-form times it derives from them). The analytical model reduces a plan to an OpCost; the
+// cycle-approximate model (sim::Lowering) builds its CTA groups from the same plan, so both
+// fidelities share one tile choice, one split rule and one set of efficiencies.
+
+// A GEMM: the CTA tile (and split-K) with the least modelled time, as cuBLAS is assumed to pick.
+struct GemmPlan {
+  int tile_m = 0, tile_n = 0;
+  double tile_efficiency = 1;  // relative rate of the tile (KernelParams::gemm_tile_*)
+  int64_t tiles = 0;           // output tiles (x batch)
+  int64_t splits = 1;          // split-K slices per tile (a reduction kernel follows when > 1)
+  int64_t ctas = 0;            // tiles x splits
+  double waves = 0;            // ceil(ctas / SMs)
+  double cta_flops = 0;        // matrix FLOPs of one CTA (its tile over its k slice)
+  double cta_time = 0;         // s, one CTA's matrix math at the tile's rate
+  double dequant_ops = 0;      // CUDA-core ops expanding quantized weights, whole kernel
+  double bytes_read = 0, bytes_written = 0;  // split-K fp32 partials included
+  double fill = 1;             // fraction of the HBM rate its CTAs in flight reach
+  double compute = 0, memory = 0, overhead = 0, time = 0;  // s, the closed form
+};
+
+// A FlashAttention-2 kernel: its work items and (decode) context splits.
+struct AttentionPlan {
+  bool prefill = false;
+  double items = 0;          // (sequence, head, query block) or, decode, (sequence, KV head)
+  double splits = 1;         // decode: context splits per item (a combine kernel follows when > 1)
+  double waves = 0;          // prefill: ceil(items / SMs); decode: ceil(items x splits / (SMs x CTAs/SM))
+  double longest_flops = 0;  // prefill: FLOPs of the longest item (the last query block)
+  double share = 1;          // decode: fraction of an SM's bandwidth share reached (CTAs per SM)
+  double kv_bytes = 0;       // decode: KV (and split partial) traffic
+  double q_o_bytes = 0;      // decode: query in and output out
+  double dequant_ops = 0;    // decode: CUDA-core ops expanding a quantized KV cache
+  double compute = 0, memory = 0, overhead = 0;  // s, the closed form
+};
+
+// A streaming kernel's traffic: on the L2 (warm working set within its capacity) or HBM.
+struct StreamPlan {
+  bool l2 = false;
+  double nominal_bytes = 0;  // bytes at the resource's nominal rate, achieved efficiencies folded in
+  double time = 0;           // s
+};
+
+// Which stream an elementwise op is: L2-warm or not, and the fraction of the rate it reaches.
+struct ElementwiseStream {
+  bool warm_l2 = false;
+  double efficiency = 1;
+};
+
+// An MoE expert op as kernels: up to four GEMMs (routed gate-up and down, each run `times` times,
+// then the shared experts' gate-up and down once) and the gather/activation/scatter streams.
+struct MoePlan {
+  struct Gemm {
+    int64_t m = 0, n = 0, k = 0, batch = 1, times = 1;
+  };
+  Gemm gemms[4];
+  int count = 0;          // GEMM entries used
+  int routed = 2;         // the first `routed` entries are the routed experts'
+  int gemm_kernels = 0;   // GEMM launches (entries x times)
+  double stream_read = 0, stream_written = 0, stream_efficiency = 1;  // L2-warm
+};
+
+// An NCCL collective: latency and ring bytes at the fitted fraction of the link bandwidth.
+struct CollectivePlan {
+  bool trivial = false;  // one GPU: nothing to move
+  double latency = 0;    // s
+  double efficiency = 1;
+  double wire_bytes = 0;
+};
+
 class AnalyticalCostModel final : public CostModel {
  public:
   // Uses hw.kernel_model when present, else neutral parameters (a roofline with tiling).
@@ -30,6 +99,23 @@ class AnalyticalCostModel final : public CostModel {
   [[nodiscard]] OpCost gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
                             double weight_bytes = 0, double dequant_elements = 0) const;
   [[nodiscard]] Seconds stream(double bytes_read, double bytes_written, bool warm_l2, double efficiency = 1.0) const;
+
+  // Plans (see above), shared with the cycle-approximate lowering. overhead: the fixed per-kernel
+  // time of the launch mode (it enters the GEMM's tile choice through split-K's extra kernel).
+  [[nodiscard]] GemmPlan gemm_plan(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
+                                   double weight_bytes = 0, double dequant_elements = 0) const;
+  // The GEMM of a Gemm or MoeRouter op (quantized weights when the op has dequant elements).
+  [[nodiscard]] GemmPlan gemm_plan(const Op& op, double overhead) const;
+  [[nodiscard]] AttentionPlan attention_plan(const Op& op, double overhead) const;
+  [[nodiscard]] StreamPlan stream_plan(double bytes_read, double bytes_written, bool warm_l2,
+                                       double efficiency = 1.0) const;
+  [[nodiscard]] ElementwiseStream elementwise_stream(const Op& op) const;
+  [[nodiscard]] MoePlan moe_plan(const Op& op) const;
+  [[nodiscard]] CollectivePlan collective_plan(const Op& op) const;
+  // Fixed per-kernel time of a launch mode (stream launch or CUDA-graph node), s.
+  [[nodiscard]] double kernel_overhead(IssueMode mode) const {
+    return mode == IssueMode::Graph ? p_.graph_kernel_overhead : p_.kernel_overhead;
+  }
 
  private:
   [[nodiscard]] OpCost attention(const Op& op, double overhead) const;

@@ -2,12 +2,15 @@
 // Lowering of an Op to the kernels the cycle-approximate model simulates. A KernelPlan is one
 // kernel launch: a grid of identical CTAs, how many of them an SM holds at once, each CTA's
 // compute (SM cycles) and memory traffic (bytes on one shared bandwidth resource), and the fixed
-// costs around them. The numbers come from the same Op and KernelParams as the analytical model
-// (cost/analytical.cpp): its GEMM tile choice, split-K and efficiencies, FA2 work items, stream
-// efficiencies and NCCL latency/bandwidth; see docs/cycle-model.md.
+// costs around them. The numbers come from the analytical model's kernel plans
+// (AnalyticalCostModel::gemm_plan, attention_plan, stream_plan, moe_plan, collective_plan in
+// cost/analytical.hpp): its GEMM tile choice, split-K, efficiencies and quantized-weight
+// dequantization, FA2 work items and decode splits, stream efficiencies and NCCL
+// latency/bandwidth; see docs/cycle-model.md.
 #include <cstdint>
 #include <vector>
 
+#include "headroom/cost/analytical.hpp"
 #include "headroom/cost/cost_model.hpp"
 #include "headroom/hw/kernel_params.hpp"
 #include "headroom/sim/ticks.hpp"
@@ -65,9 +68,10 @@ class Lowering {
   // Appends the kernels of one op, in launch order. Throws InputError when the op cannot run on
   // this part (a dtype without a matrix unit).
   void lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out) const;
-  // One GEMM kernel (plus the split-K reduction when split), with the analytical tile choice.
+  // One GEMM kernel (plus the split-K reduction when split), with the analytical tile choice;
+  // weight_bytes / dequant_elements as AnalyticalCostModel::gemm (quantized weights).
   void lower_gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, Tick launch,
-                  std::vector<KernelPlan>& out) const;
+                  std::vector<KernelPlan>& out, double weight_bytes = 0, double dequant_elements = 0) const;
   // Streaming kernels moving r bytes in and w bytes out (split evenly over `kernels` launches).
   void lower_stream(double r, double w, bool warm_l2, double efficiency, double flops, int kernels, Tick launch,
                     std::vector<KernelPlan>& out) const;
@@ -78,14 +82,16 @@ class Lowering {
   void attention(const Op& op, Tick launch, std::vector<KernelPlan>& out) const;
   void moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) const;
   void collective(const Op& op, Tick launch, std::vector<KernelPlan>& out) const;
+  // One GEMM kernel from its plan.
+  void emit_gemm(const GemmPlan& plan, DType d, Tick launch, std::vector<KernelPlan>& out) const;
   [[nodiscard]] double matrix_per_cycle(DType d) const;  // FLOP per SM cycle, one SM
 
   const HardwareSpec& hw_;
   KernelParams p_;
+  AnalyticalCostModel plans_;  // the kernel plans (tile choice, work items, efficiencies)
   SimMachine m_;
   double sm_scale_ = 1.0, mem_scale_ = 1.0;
   double vector_per_cycle_ = 0;  // fp32 FLOP per SM cycle, one SM
-  double l2_bytes_ = 0;
   int gemm_grid_ = 1;  // CTAs of a persistent GEMM
 };
 
