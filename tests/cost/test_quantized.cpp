@@ -14,38 +14,39 @@ const HardwareSpec& h200() {
   static HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
   return hw;
 }
-// The gate-up GEMM of Llama-3-70B layer 0 in a decode step at `batch`, with the given weights.
-Op gate_up_op(int64_t batch, const char* weights) {
-  ModelSpec m = ModelSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/models/llama3-70b.yaml");
+// A one-layer decode step at `batch` and `context`.
+StepConfig decode(int64_t batch, int64_t context) {
   StepConfig c;
   c.phase = Phase::Decode;
   c.batch = batch;
-  c.context = 128;
+  c.context = context;
   c.layers = 1;
-  c.weight_format = parse_weight_format(weights);
+  return c;
+}
+// The first op of the step that `pick` accepts.
+template <class Pick>
+Op find_op(const char* model, const StepConfig& c, Pick pick) {
+  ModelSpec m = ModelSpec::from_yaml_file(std::string(HEADROOM_SOURCE_DIR "/models/") + model + ".yaml");
   StepGraph g = StepGraph::build(m, c);
   for (auto v : g.order())
-    if (g.op(v).name == "L0.gate_up") return g.op(v);
-  ADD_FAILURE() << "no L0.gate_up";
+    if (pick(g.op(v))) return g.op(v);
+  ADD_FAILURE() << "op not found";
   return Op{};
+}
+// The gate-up GEMM of Llama-3-70B layer 0 in a decode step at `batch`, with the given weights.
+Op gate_up_op(int64_t batch, const char* weights) {
+  StepConfig c = decode(batch, 128);
+  c.weight_format = parse_weight_format(weights);
+  return find_op("llama3-70b", c, [](const Op& op) { return op.name == "L0.gate_up"; });
 }
 Seconds gate_up(int64_t batch, const char* weights) {
   return AnalyticalCostModel(h200()).cost(gate_up_op(batch, weights), IssueMode::Graph).time;
 }
 // The attention op of a Llama-3-8B decode step (batch 64, 8k context) with the given KV format.
 Op decode_attention(std::optional<KvFormat> f) {
-  ModelSpec m = ModelSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/models/llama3-8b.yaml");
-  StepConfig c;
-  c.phase = Phase::Decode;
-  c.batch = 64;
-  c.context = 8192;
-  c.layers = 1;
+  StepConfig c = decode(64, 8192);
   c.kv_format = f;
-  StepGraph g = StepGraph::build(m, c);
-  for (auto v : g.order())
-    if (g.op(v).kind == OpKind::Attention) return g.op(v);
-  ADD_FAILURE() << "no attention op";
-  return Op{};
+  return find_op("llama3-8b", c, [](const Op& op) { return op.kind == OpKind::Attention; });
 }
 }  // namespace
 
@@ -60,19 +61,7 @@ TEST(Quantized, Int4WeightsSpeedUpMemoryBoundGemmsAndTheGainFades) {
 }
 
 TEST(Quantized, QuantizedKvCacheReadsFewerBytes) {
-  ModelSpec m = ModelSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/models/llama3-8b.yaml");
-  StepConfig c;
-  c.phase = Phase::Decode;
-  c.batch = 64;
-  c.context = 8192;
-  c.layers = 1;
-  auto attention_bytes = [&](std::optional<KvFormat> f) {
-    c.kv_format = f;
-    StepGraph g = StepGraph::build(m, c);
-    for (auto v : g.order())
-      if (g.op(v).kind == OpKind::Attention) return g.op(v).bytes_read.value();
-    return 0.0;
-  };
+  auto attention_bytes = [](std::optional<KvFormat> f) { return decode_attention(f).bytes_read.value(); };
   const double bf16 = attention_bytes(std::nullopt);
   const double int4 = attention_bytes(parse_kv_format("int4"));
   // int4 with an fp16 scale and zero-point per 128 elements: 4 + 32/128 = 4.25 bits vs 16.
