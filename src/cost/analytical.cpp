@@ -272,6 +272,16 @@ CollectivePlan AnalyticalCostModel::collective_plan(const Op& op) const {
   c.latency = s.kind == CollectiveKind::AllReduce
                   ? p_.collective_latency
                   : p_.collective_latency_gather + (std::log2(g) - 1.0) * p_.collective_latency_per_gpu;
+  // NCCL picks per size between its protocols: LL (8-byte flag+data stores: low latency, a
+  // fraction of the bandwidth) for small messages, the simple protocol for large ones. The faster
+  // of the two is what it reaches (it tunes the switch points to this).
+  const double bw = fabric_bandwidth(hw_).value();
+  const double t_simple = c.latency + c.wire_bytes / (bw * c.efficiency);
+  const double ll_eff = c.efficiency * p_.collective_ll_bandwidth;
+  if (p_.collective_latency_ll > 0 && p_.collective_latency_ll + c.wire_bytes / (bw * ll_eff) < t_simple) {
+    c.latency = p_.collective_latency_ll;
+    c.efficiency = ll_eff;
+  }
   return c;
 }
 

@@ -73,6 +73,10 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.collective_bw_efficiency; }},
       {"collective_bw_efficiency_gather", false, 0.05, 1.0, 0.7, "all-gather, reduce-scatter, all-to-all: fraction of link bandwidth",
        [](KernelParams& p) -> double& { return p.collective_bw_efficiency_gather; }},
+      {"collective_latency_ll", true, 0, 500e-6, 15e-6, "latency of NCCL's low-latency (LL) protocol, any collective",
+       [](KernelParams& p) -> double& { return p.collective_latency_ll; }},
+      {"collective_ll_bandwidth", false, 0.01, 1.0, 0.25, "LL protocol bandwidth as a fraction of the simple protocol's",
+       [](KernelParams& p) -> double& { return p.collective_ll_bandwidth; }},
   };
   return t;
 }

@@ -49,6 +49,8 @@ struct KernelParams {
   double collective_latency_per_gpu = 0;  // gather-type: extra seconds per doubling of the group beyond two GPUs
   double collective_bw_efficiency = 1;    // all-reduce: fraction of per-direction link bandwidth reached
   double collective_bw_efficiency_gather = 1;  // all-gather, reduce-scatter, all-to-all: same
+  double collective_latency_ll = 0;       // latency of NCCL's low-latency (LL) protocol, any collective
+  double collective_ll_bandwidth = 1;     // LL's bandwidth as a fraction of the simple protocol's
 
   // The parameter names the file gave (the rest keep their neutral defaults).
   std::vector<std::string> given;
