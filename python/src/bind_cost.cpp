@@ -73,6 +73,7 @@ RooflineResult make_result(const StepGraph& g, const HardwareSpec& hw, const Mod
   r.memory["weights_bytes"] = mem.weights.value();
   r.memory["kv_cache_bytes"] = mem.kv_cache.value();
   r.memory["kv_bytes_per_token"] = mem.kv_per_token.value();
+  r.memory["runtime_bytes"] = mem.runtime.value();
   r.memory["total_bytes"] = mem.total.value();
   r.memory["capacity_bytes"] = mem.capacity.value();
   r.memory["fits"] = mem.fits();

@@ -54,11 +54,14 @@ void print_table(const StepGraph& g, const HardwareSpec& hw, const ModelSpec& m,
                            total > 0 ? 100 * t.step.by_bound[2].value() / total : 0.0);
   std::cout << fmt::format("step time {:.3f} ms -> {:.0f} tokens/s per GPU group\n", t.step.time.value() * 1e3,
                            t.step.time.value() > 0 ? g.tokens() / t.step.time.value() : 0.0);
-  std::cout << fmt::format("\nmemory per GPU: weights {}, KV cache {} ({} per token), total {} of {} HBM ({:.0f}%){}\n",
-                           units::format(mem.weights.value(), Dim::Bytes), units::format(mem.kv_cache.value(), Dim::Bytes),
-                           units::format(mem.kv_per_token.value(), Dim::Bytes), units::format(mem.total.value(), Dim::Bytes),
-                           units::format(mem.capacity.value(), Dim::Bytes), 100.0 * mem.total.value() / mem.capacity.value(),
-                           mem.fits() ? "" : "  ** DOES NOT FIT **");
+  std::cout << fmt::format(
+      "\nmemory per GPU: weights {}, KV cache {} ({} per token), runtime and activations {}, total {} of {} "
+      "visible ({:.0f}%){}\n",
+      units::format(mem.weights.value(), Dim::Bytes), units::format(mem.kv_cache.value(), Dim::Bytes),
+      units::format(mem.kv_per_token.value(), Dim::Bytes), units::format(mem.runtime.value(), Dim::Bytes),
+      units::format(mem.total.value(), Dim::Bytes), units::format(mem.capacity.value(), Dim::Bytes),
+      100.0 * mem.total.value() / mem.capacity.value(), mem.fits() ? "" : "  ** DOES NOT FIT **");
+  std::cout << "(headroom memory gives the full plan: formats, paging, max concurrent sequences)\n";
   if (cm.name() == "roofline")
     std::cout << "note: a datasheet roofline (peak rates, no efficiencies or launch costs): a bound, not a prediction.\n";
 }
@@ -90,7 +93,8 @@ nlohmann::ordered_json to_json(const StepGraph& g, const HardwareSpec& hw, const
                  {"memory_bound_s", t.step.by_bound[1].value()},
                  {"communication_bound_s", t.step.by_bound[2].value()}};
   j["memory"] = {{"weights_bytes", mem.weights.value()}, {"kv_cache_bytes", mem.kv_cache.value()},
-                 {"kv_bytes_per_token", mem.kv_per_token.value()}, {"total_bytes", mem.total.value()},
+                 {"kv_bytes_per_token", mem.kv_per_token.value()}, {"runtime_bytes", mem.runtime.value()},
+                 {"total_bytes", mem.total.value()},
                  {"capacity_bytes", mem.capacity.value()}, {"fits", mem.fits()}};
   return j;
 }

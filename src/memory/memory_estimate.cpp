@@ -2,33 +2,34 @@
 
 #include <algorithm>
 
+#include "headroom/memory/memory_plan.hpp"
+
 namespace headroom {
 
 MemoryEstimate estimate_memory(const ModelSpec& m, const StepConfig& cfg, const HardwareSpec& hw) {
+  const int64_t tokens = cfg.phase == Phase::Prefill ? cfg.seq : cfg.context + 1;
+  MemoryOptions o;
+  o.plan.tp = cfg.tp;
+  o.plan.ep = cfg.ep;
+  if (cfg.weight_format) o.weights = cfg.weight_format->name;
+  else if (cfg.weight_dtype) o.weights = std::string(to_string(*cfg.weight_dtype));
+  if (cfg.kv_format) o.kv_dtype = cfg.kv_format->name;
+  else if (cfg.kv_dtype) o.kv_dtype = std::string(to_string(*cfg.kv_dtype));
+  o.contexts = {{std::max<int64_t>(1, tokens), 1.0}};
+  o.max_batch_tokens = std::max<int64_t>(1, cfg.phase == Phase::Prefill ? cfg.batch * cfg.seq : cfg.batch);
+  o.util = 1.0;
+  const MemoryPlan p = plan_memory(m, hw, o);
+  const StagePlan& st = p.stages.front();
+  // A --layers override keeps the embedding and head but scales the layer stack.
+  const double scale = static_cast<double>(cfg.layers.value_or(m.layers)) / static_cast<double>(m.layers);
   MemoryEstimate e;
-  const double tp = static_cast<double>(cfg.tp);
-  const double w = bytes_per_element(m.dtype);
-  const double layers = static_cast<double>(cfg.layers.value_or(m.layers));
-  const double layer_scale = layers / static_cast<double>(m.layers);
-  const double embed = m.params_embedding();
-  const double norms = static_cast<double>(m.layers) * 2.0 * m.hidden + m.hidden;
-  const double body = m.params_total() - embed - norms;
-  double kv_proj_extra = 0.0;  // replicated K/V projections when tp > kv_heads
-  const auto& a = m.attention;
-  if (a.kind == AttentionKind::GQA && a.kv_heads < cfg.tp) {
-    const double kv_proj = static_cast<double>(m.layers) * 2.0 * m.hidden * a.kv_heads * a.head_dim;
-    kv_proj_extra = kv_proj * (1.0 / a.kv_heads - 1.0 / tp);
-  }
-  e.weights = Bytes(((body / tp + kv_proj_extra) * layer_scale + embed / tp + norms * layer_scale) * w);
-
-  const DType kv_dtype = cfg.kv_dtype.value_or(cfg.act_dtype.value_or(m.dtype));
-  double per_layer = static_cast<double>(m.kv_elements_per_token_per_layer());
-  if (a.kind == AttentionKind::GQA) per_layer = 2.0 * std::max<int64_t>(1, a.kv_heads / cfg.tp) * a.head_dim;
-  e.kv_per_token = Bytes(layers * per_layer * bytes_per_element(kv_dtype));
-  const double tokens = cfg.phase == Phase::Prefill ? cfg.seq : cfg.context + 1;
+  const Bytes fixed = st.weights.embedding + st.weights.lm_head;
+  e.weights = fixed + (st.weights.total() - fixed) * scale;
+  e.kv_per_token = st.kv_per_token * scale;
   e.kv_cache = e.kv_per_token * (static_cast<double>(cfg.batch) * tokens);
-  e.total = e.weights + e.kv_cache;
-  e.capacity = hw.hbm.capacity;
+  e.runtime = p.runtime_total + st.activation;
+  e.total = e.weights + e.kv_cache + e.runtime;
+  e.capacity = p.device_total;
   return e;
 }
 

@@ -1,8 +1,7 @@
 #pragma once
-// Device-memory footprint of a model step on one GPU of a tensor-parallel group: weights, KV
-// cache, and their sum against the HBM capacity (the datasheet's). A quick check for roofline;
-// the full plan (weight/KV formats, PP/EP, runtime overheads, paging, the memory a process can
-// really allocate) is plan_memory() in memory_plan.hpp.
+// Device-memory footprint of one model step on one GPU (roofline's memory line): the weights and
+// the KV cache the step's batch holds, plus the runtime's reservations, against what the process
+// can use. Computed by plan_memory() (memory_plan.hpp), so both views agree.
 #include "headroom/graph/step_graph.hpp"
 #include "headroom/hw/hardware_spec.hpp"
 #include "headroom/model/model_spec.hpp"
@@ -13,14 +12,14 @@ struct MemoryEstimate {
   Bytes weights;          // per GPU
   Bytes kv_cache;         // per GPU, for batch x (tokens in cache after the step)
   Bytes kv_per_token;     // per GPU, one token of one sequence across all layers
-  Bytes total;            // weights + kv_cache
-  Bytes capacity;         // HBM capacity (datasheet)
+  Bytes runtime;          // CUDA context, library workspaces, NCCL buffers, activation peak
+  Bytes total;            // weights + kv_cache + runtime
+  Bytes capacity;         // what the process sees (measured cudaMemGetInfo total, else datasheet)
   [[nodiscard]] bool fits() const { return total <= capacity; }
 };
 
-// Weights: attention and FFN matrices split by tp (KV projections replicated when tp exceeds
-// the KV heads), vocabulary-parallel embedding and head, norms replicated. KV cache: layers x
-// per-token elements x kv dtype bytes x batch x tokens (seq for prefill, context + 1 for decode).
+// The step's own batch and tokens (seq for prefill, context + 1 for decode) with the plan's
+// tp/ep and the step's weight and KV formats.
 MemoryEstimate estimate_memory(const ModelSpec& m, const StepConfig& cfg, const HardwareSpec& hw);
 
 }  // namespace headroom
