@@ -42,7 +42,7 @@ def test_rows_totals_and_grouping():
     assert grouped.totals["step_time_s"] >= grouped.totals["gpu_time_s"] > 0
     assert grouped.config["phase"] == "decode" and grouped.config["context"] == 1024
     assert grouped.cost_model == "roofline" and grouped.hw == "NVIDIA H200 SXM"
-    assert set(grouped.memory) == {"weights_bytes", "kv_cache_bytes", "kv_bytes_per_token", "total_bytes",
+    assert set(grouped.memory) == {"weights_bytes", "kv_cache_bytes", "kv_bytes_per_token", "runtime_bytes", "total_bytes",
                                    "capacity_bytes", "fits"}
     assert "RooflineResult Llama-3-8B decode" in repr(grouped)
 
