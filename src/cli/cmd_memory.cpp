@@ -28,9 +28,13 @@ Bytes bytes_arg(const po::variables_map& vm, const char* name) {
 
 // 1234567 -> "1,234,567".
 std::string grouped(double v) {
-  std::string digits = fmt::format("{:.0f}", std::fabs(v));
-  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), ",");
-  return (v < 0 ? "-" : "") + digits;
+  const std::string digits = fmt::format("{:.0f}", std::fabs(v));
+  std::string out = v < 0 ? "-" : "";
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
 }
 
 void row(const char* label, Bytes b, Bytes usable) {
