@@ -48,10 +48,11 @@ void print_table(const StepGraph& g, const HardwareSpec& hw, const ModelSpec& m,
                            t.flops.value() / 1e9, t.bytes.value() / 1e6, t.bytes.value() > 0 ? t.flops.value() / t.bytes.value() : 0.0,
                            hw.peak_rate(m.dtype).value_or(hw.compute.vector_fp32).value() / hw.hbm.bandwidth.value(),
                            to_string(m.dtype));
-  std::cout << fmt::format("GPU time {:.3f} ms: compute-bound {:.1f}%, memory-bound {:.1f}%, communication-bound {:.1f}%\n",
-                           total * 1e3, total > 0 ? 100 * t.step.by_bound[0].value() / total : 0.0,
-                           total > 0 ? 100 * t.step.by_bound[1].value() / total : 0.0,
-                           total > 0 ? 100 * t.step.by_bound[2].value() / total : 0.0);
+  auto share = [&](Bound b) { return total > 0 ? 100 * t.step.by_bound[static_cast<int>(b)].value() / total : 0.0; };
+  std::cout << fmt::format("GPU time {:.3f} ms: compute-bound {:.1f}%, memory-bound {:.1f}%, communication-bound {:.1f}%, "
+                           "fixed-cost-bound (launch, sync) {:.1f}%\n",
+                           total * 1e3, share(Bound::Compute), share(Bound::Memory), share(Bound::Communication),
+                           share(Bound::Overhead));
   std::cout << fmt::format("step time {:.3f} ms -> {:.0f} tokens/s per GPU group\n", t.step.time.value() * 1e3,
                            t.step.time.value() > 0 ? g.tokens() / t.step.time.value() : 0.0);
   std::cout << fmt::format(
