@@ -29,18 +29,19 @@ std::vector<Op> gemm_cases() {
   return ops;
 }
 
-void run_kernel_queries(benchmark::State& state, Fidelity f) {
+// One kernel case per iteration through the cost model alone; ops.size() is a power of two.
+void run_ops(benchmark::State& state, Fidelity f, const std::vector<Op>& ops) {
   auto cm = make_cost_model(f, h200());
-  const auto ops = gemm_cases();
+  const size_t mask = ops.size() - 1;
   size_t i = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(cm->cost(ops[i]));
-    i = (i + 1) & 4095;
+    i = (i + 1) & mask;
   }
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_RooflineGemm(benchmark::State& s) { run_kernel_queries(s, Fidelity::Roofline); }
+void BM_RooflineGemm(benchmark::State& s) { run_ops(s, Fidelity::Roofline, gemm_cases()); }
 BENCHMARK(BM_RooflineGemm);
 
 // A realistic mix of kernel cases, as trace records (docs/trace-format.md): GEMMs of every
@@ -97,30 +98,12 @@ std::vector<Op> mixed_ops() {
   return ops;
 }
 
-// Analytical fidelity, one kernel case per iteration: the cost model alone.
-void BM_AnalyticalMix(benchmark::State& state) {
-  auto cm = make_cost_model(Fidelity::Analytical, h200());
-  const auto ops = mixed_ops();
-  size_t i = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(cm->cost(ops[i]));
-    i = (i + 1) & (kMix - 1);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
+// Analytical fidelity on the mix.
+void BM_AnalyticalMix(benchmark::State& state) { run_ops(state, Fidelity::Analytical, mixed_ops()); }
 BENCHMARK(BM_AnalyticalMix);
 
 // The datasheet roofline on the same mix, for scale.
-void BM_RooflineMix(benchmark::State& state) {
-  auto cm = make_cost_model(Fidelity::Roofline, h200());
-  const auto ops = mixed_ops();
-  size_t i = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(cm->cost(ops[i]));
-    i = (i + 1) & (kMix - 1);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
+void BM_RooflineMix(benchmark::State& state) { run_ops(state, Fidelity::Roofline, mixed_ops()); }
 BENCHMARK(BM_RooflineMix);
 
 PredictorOptions bench_predictor_options() {

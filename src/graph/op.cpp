@@ -136,25 +136,30 @@ Op make_kv_write(std::string name, int64_t tokens, int64_t width, DType kv_dtype
   return op;
 }
 
+namespace {
+// An eager implementation's accounting: its kernel launches and the bytes it reads and writes
+// per element of the op's rows x width (intermediates included).
+void set_impl(Op& op, Impl impl, int kernels, double read_per_element, double written_per_element) {
+  const auto& r = op.as<RowShape>();
+  const double n = static_cast<double>(r.rows) * r.width;
+  op.impl = impl;
+  op.kernels = kernels;
+  op.bytes_read = Bytes(read_per_element * n) + op.weight_bytes;
+  op.bytes_written = Bytes(written_per_element * n);
+}
+}  // namespace
+
 Op make_rmsnorm(std::string name, int64_t rows, int64_t width, DType dtype, Impl impl) {
   Op op = make_row_op(std::move(name), OpKind::RmsNorm, rows, width, dtype);
   if (impl == Impl::TorchReference) {
     // Hugging Face Llama: xf = x.float() [r2 w4]; xf.pow(2) [r4 w4]; .mean(-1) [r4]; + eps;
     // rsqrt (both per row); xf * r [r4 w4]; .to(bf16) [r4 w2]; w * . [r2 w2]: 8 kernels,
     // 20 B read and 16 B written per element (bf16 in, fp32 intermediates).
-    const double n = static_cast<double>(rows) * width;
-    op.kernels = 8;
-    op.impl = impl;
-    op.bytes_read = Bytes(20.0 * n) + op.weight_bytes;
-    op.bytes_written = Bytes(16.0 * n);
+    set_impl(op, impl, 8, 20.0, 16.0);
   } else if (impl == Impl::TorchFunctional) {
     // F.rms_norm: a fused row kernel (x read once [r2], written once [w2]) after a small
     // setup kernel; measured large cases move 4 B per element (traces/h200/norm.jsonl).
-    const double n = static_cast<double>(rows) * width;
-    op.kernels = 2;
-    op.impl = impl;
-    op.bytes_read = Bytes(2.0 * n) + op.weight_bytes;
-    op.bytes_written = Bytes(2.0 * n);
+    set_impl(op, impl, 2, 2.0, 2.0);
   }
   return op;
 }
@@ -164,12 +169,8 @@ Op make_swiglu(std::string name, int64_t rows, int64_t inter, DType dtype, Impl 
   if (impl == Impl::TorchReference) {
     // F.silu(a) [r2 w2] then * b [r4 w2] per output element (bf16): 2 kernels; a and b are
     // halves of one tensor (x.chunk), so both kernels read non-contiguous views.
-    const double n = static_cast<double>(rows) * inter;
-    op.kernels = 2;
-    op.impl = impl;
+    set_impl(op, impl, 2, 6.0, 4.0);
     op.strided = true;
-    op.bytes_read = Bytes(6.0 * n);
-    op.bytes_written = Bytes(4.0 * n);
   }
   return op;
 }
@@ -179,12 +180,8 @@ Op make_rope(std::string name, int64_t rows, int64_t width, int tensors, DType d
   if (impl == Impl::TorchReference) {
     // Rotate-half per tensor: x*cos [r2 w2]; -x2 [r1 w1]; cat [r2 w2]; *sin [r2 w2];
     // add [r4 w2]: 5 kernels, 11 B read and 9 B written per bf16 element.
-    const double n = static_cast<double>(rows) * width;
-    op.kernels = 5 * tensors;
-    op.impl = impl;
+    set_impl(op, impl, 5 * tensors, 11.0, 9.0);
     op.strided = true;  // q and k are views into the fused qkv output
-    op.bytes_read = Bytes(11.0 * n);
-    op.bytes_written = Bytes(9.0 * n);
   }
   return op;
 }
