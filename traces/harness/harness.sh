@@ -20,8 +20,12 @@ harness_start() {
 left() { echo $(( TOTAL - ($(date +%s) - T0) )); }
 
 # step NAME MAX_SECONDS SOFT_BUDGET CMD...: hard timeout = min(MAX, time left - 5)
+# HARNESS_ONLY="name1 name2": run only those steps (and the CUDA build), skip the rest.
 step() {
   local name=$1 max=$2 soft=$3; shift 3
+  if [ -n "${HARNESS_ONLY:-}" ] && [ "$name" != build ] && [[ " $HARNESS_ONLY " != *" $name "* ]]; then
+    echo "=== SKIP $name (not in HARNESS_ONLY)"; return
+  fi
   if [ "$LIST" = 1 ]; then
     echo "=== LIST $name: $*"
     case "$name:$1" in

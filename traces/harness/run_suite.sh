@@ -4,6 +4,7 @@
 #                                               MoE, model steps, sustained power      (< 9 min)
 #   traces/harness/run_suite.sh multi  OUTDIR   2/4 GPUs: NCCL collectives, TP model steps
 #   traces/harness/run_suite.sh smoke  OUTDIR   every script on one or two tiny cases (one GPU)
+# HARNESS_ONLY="quant coll" runs only the named steps; HARNESS_TOTAL_S caps the whole run (s).
 # Writes OUTDIR/*.jsonl (trace format v1, docs/trace-format.md; '# env {...}' header line in each)
 # and OUTDIR/log.txt. One failing case logs to the log and the run goes on.
 # HEADROOM_LIST_CASES=1 run_suite.sh MODE OUTDIR: print each step's command and cases, measure nothing.
@@ -33,19 +34,22 @@ if [ "$MODE" = single ] || [ "$MODE" = smoke ]; then
   step attention 110 85 python3 "$HERE/torch/attention.py" "$OUTDIR/attention.jsonl"
   step norm 60 40 python3 "$HERE/torch/norm.py" "$OUTDIR/norm.jsonl"
   step moe 80 55 python3 "$HERE/torch/moe.py" "$OUTDIR/moe.jsonl"
+  step quant 150 130 python3 "$HERE/torch/quant.py" "$OUTDIR/quant.jsonl"
   step model_step 120 90 python3 "$HERE/torch/model_step.py" "$OUTDIR/model_step.jsonl"
   step power 130 130 python3 "$HERE/torch/power.py" "$OUTDIR/power.jsonl"
   if [ $QUICK = 1 ]; then
     step coll1 60 60 python3 "$HERE/torch/coll.py" "$OUTDIR/multi_smoke.jsonl" 1
     step tp1 90 90 python3 "$HERE/torch/tp_step.py" "$OUTDIR/multi_smoke.jsonl" 1
+    step pp1 60 60 python3 "$HERE/torch/pp_step.py" "$OUTDIR/multi_smoke.jsonl" 1
   fi
 elif [ "$MODE" = multi ]; then
   if [ "$LIST" != 1 ]; then
     nvidia-smi topo -m || true
     nvidia-smi nvlink -s 2>/dev/null | head -40 || true
   fi
-  step coll 200 200 python3 "$HERE/torch/coll.py" "$OUTDIR/coll.jsonl"
+  step coll 280 280 python3 "$HERE/torch/coll.py" "$OUTDIR/coll.jsonl"
   step tp_step 240 240 python3 "$HERE/torch/tp_step.py" "$OUTDIR/tp_step.jsonl"
+  step pp_step 240 240 python3 "$HERE/torch/pp_step.py" "$OUTDIR/pp_step.jsonl"
 else
   echo "unknown mode $MODE"; exit 2
 fi

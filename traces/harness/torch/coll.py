@@ -1,8 +1,12 @@
 """op=collective: NCCL all_reduce / all_gather / reduce_scatter / all_to_all through
 torch.distributed, one process per GPU (torch.multiprocessing), bf16, groups of 2 and 4 GPUs
-(ranks 0..g-1 of one world). bytes = each rank's input buffer. Per rep, events on each rank
-around the call as issued (no barrier between reps, like nccl-tests); the per-rep time is the
-max over the group's ranks. Each collective is checked once on known values before timing.
+(ranks 0..g-1 of one world). bytes = each rank's input buffer. Two timings per case:
+  issue-max-over-ranks (issue=torch): per rep, events on each rank around the call as eager
+    torch.distributed issues it (no barrier between reps, like nccl-tests); the per-rep time is
+    the max over the group's ranks. Small messages carry the host's per-call cost.
+  graph-replay-max-over-ranks (issue=graph): GRAPH_CALLS collectives captured back to back in one
+    CUDA graph (as a decode step under CUDA graphs runs them); per replay, time / GRAPH_CALLS,
+    max over ranks, median of the replays: the GPU-side time of one collective. Each collective is checked once on known values before timing.
 NVLink SHARP / multicast stays off (NCCL_NVLS_ENABLE=0 etc.).
 spawn / init_worker / end_worker are the one-process-per-GPU frame that tp_step.py shares.
 Usage: coll.py OUT.jsonl [gpu counts, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print the cases and exit;
@@ -27,8 +31,10 @@ if not LIST_CASES:  # listing the cases needs no torch
     import torch.multiprocessing as mp
 
 MiB = 1 << 20
-SIZES = [8 << 10, 32 << 10, 96 << 10, 128 << 10, 512 << 10, MiB, 2 * MiB, 3 * MiB, 4 * MiB, 8 * MiB, 16 * MiB,
+SIZES = [4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10, 96 << 10, 128 << 10, 192 << 10, 256 << 10, 384 << 10,
+         512 << 10, 768 << 10, MiB, 3 * MiB // 2, 2 * MiB, 3 * MiB, 4 * MiB, 6 * MiB, 8 * MiB, 12 * MiB, 16 * MiB,
          32 * MiB, 48 * MiB, 64 * MiB, 128 * MiB, 256 * MiB, 512 * MiB, 1024 * MiB]
+GRAPH_CALLS = 10  # collectives captured back to back in one CUDA graph (timing "graph-replay")
 OPS = ["all_reduce", "all_gather", "reduce_scatter", "all_to_all"]
 BUS = {"all_reduce": lambda n: 2 * (n - 1) / n, "all_gather": lambda n: (n - 1) / n,
        "reduce_scatter": lambda n: (n - 1) / n, "all_to_all": lambda n: (n - 1) / n}
@@ -127,6 +133,36 @@ def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp):
     return t
 
 
+def graph_over_ranks(f, calls, replays, grp):
+    """f() captured `calls` times in one CUDA graph; returns per-replay time / calls (ms, a CUDA
+    tensor), each the max over the group's ranks."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            f()
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g, capture_error_mode="thread_local"):
+        for _ in range(calls):
+            f()
+    g.replay()
+    torch.cuda.synchronize()
+    dist.barrier(group=grp)
+    ss = [torch.cuda.Event(enable_timing=True) for _ in range(replays)]
+    ee = [torch.cuda.Event(enable_timing=True) for _ in range(replays)]
+    for r in range(replays):
+        ss[r].record()
+        g.replay()
+        ee[r].record()
+    torch.cuda.synchronize()
+    t = torch.tensor([ss[r].elapsed_time(ee[r]) / calls for r in range(replays)], device="cuda")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+    del g
+    return t
+
+
 def gpu_counts(default, n=None):
     """GPU counts from argv[2] (e.g. 2,4), else default; those above n (GPUs visible) dropped"""
     counts = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else list(default)
@@ -173,17 +209,23 @@ def worker(rank, world, port, path, counts):
                 try:
                     f, inp, o = make(op, nbytes, g, grp)
                     t = time_over_ranks(f, 3, 3, 8, 60, 0.1, grp)
+                    calls = GRAPH_CALLS if nbytes <= 64 * MiB else 3
+                    tg = graph_over_ranks(f, calls, 9 if nbytes <= 256 * MiB else 5, grp)
                     if rank == 0:
-                        st = stats(t.tolist())
-                        ms = st["ms"]
-                        moved = nbytes * g if op == "all_gather" else nbytes
-                        alg = moved / (ms * 1e-3) / 1e9
-                        d = {"op": "collective", "collective": op, "gpus": g, "bytes": nbytes, "dtype": "bf16"}
-                        d.update(st)
-                        d.update(impl="nccl", timing="issue-max-over-ranks", algbw_gbs=round(alg, 3),
-                                 busbw_gbs=round(alg * BUS[op](g), 3) if g > 1 else None,
-                                 nccl=".".join(map(str, torch.cuda.nccl.version())))
-                        out.emit(d)
+                        for times, timing, issue in ((t, "issue-max-over-ranks", "torch"),
+                                                     (tg, "graph-replay-max-over-ranks", "graph")):
+                            st = stats(times.tolist())
+                            ms = st["ms"]
+                            moved = nbytes * g if op == "all_gather" else nbytes
+                            alg = moved / (ms * 1e-3) / 1e9
+                            d = {"op": "collective", "collective": op, "gpus": g, "bytes": nbytes, "dtype": "bf16"}
+                            d.update(st)
+                            d.update(impl="nccl", timing=timing, issue=issue, algbw_gbs=round(alg, 3),
+                                     busbw_gbs=round(alg * BUS[op](g), 3) if g > 1 else None,
+                                     nccl=".".join(map(str, torch.cuda.nccl.version())))
+                            if issue == "graph":
+                                d["graph_calls"] = calls
+                            out.emit(d)
                     del f, inp, o
                 except Exception as ex:  # noqa
                     log(f"coll: rank {rank} {op} {nbytes} on {g} failed: {type(ex).__name__}: {ex}")

@@ -129,9 +129,10 @@ class Model:
             torch.distributed.all_reduce(t, group=self.group)
         return t
 
-    def forward(self, x, phase, ctx=0):
+    def forward(self, x, phase, ctx=0, head=True):
         """x [b, s, H]. prefill: s new tokens at positions 0..s-1; decode: s=1 at position ctx,
-        attending ctx cached tokens plus itself."""
+        attending ctx cached tokens plus itself. head=False: return the hidden states after the
+        last layer (a pipeline stage that is not the last)."""
         b, s, _ = x.shape
         hq, hk, d = self.hq, self.hk, self.d
         p0 = 0 if phase == "prefill" else ctx
@@ -160,6 +161,8 @@ class Model:
                 gu = F.linear(h, Ld["wgu"])
                 g_, u = gu.chunk(2, dim=-1)
                 x = x + self._allreduce(F.linear(F.silu(g_) * u, Ld["wd"]))
+        if not head:
+            return x
         h = rmsnorm(x[:, -1], self.norm)
         return F.linear(h, self.lm_head)
 
