@@ -27,6 +27,16 @@ constexpr Tile kMarlinTiles[] = {{16, 256, &KernelParams::gemm_tile_64x128}, {32
 
 constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+OpCost gemm_cost(const GemmPlan& g) {
+  OpCost c;
+  c.compute = Seconds(g.compute);
+  c.memory = Seconds(g.memory);
+  c.overhead = Seconds(g.overhead);
+  c.time = Seconds(g.time);
+  c.bound = g.compute >= g.memory ? Bound::Compute : Bound::Memory;
+  return c;
+}
+
 OpCost finish(OpCost c) {
   c.time = std::max(c.compute, c.memory) + c.overhead;
   c.bound = c.compute >= c.memory ? Bound::Compute : Bound::Memory;
@@ -142,20 +152,35 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
 
 GemmPlan AnalyticalCostModel::gemm_plan(const Op& op, double overhead) const {
   const auto& g = op.as<GemmShape>();
+  if (op.dequant_elements > 0 && op.impl == Impl::TorchReference) {
+    // PyTorch's own int4 kernel (torch._weight_int4pack_mm, "tinygemm"): measured on H200 its
+    // time grows linearly with m from m = 2 on at the same rate as at m = 4096 (traces/h200/
+    // quant.jsonl), i.e. its multiply-adds run on the CUDA cores, not the tensor cores. Per
+    // weight element: the dequantization once, then 2 FLOPs per activation row, all at a
+    // fraction of the fp32 vector rate; the stored weights stream from HBM beside it. The work
+    // is spread over every SM (one CTA per SM in the simulator).
+    GemmPlan c;
+    c.tile_m = static_cast<int>(std::min<int64_t>(g.m, 1 << 20));
+    c.tile_n = static_cast<int>(ceil_div(g.n, sms_));
+    c.tiles = c.ctas = sms_;
+    c.waves = 1;
+    const double elems = op.dequant_elements;
+    c.dequant_ops = elems * (p_.dequant_ops_per_element + 2.0 * static_cast<double>(g.m)) / p_.torch_int4_gemm_efficiency;
+    c.compute = c.dequant_ops / (hw_.compute.vector_fp32.value() * sm_scale_);
+    c.bytes_read = static_cast<double>(g.batch) * g.m * g.k * bytes_per_element(op.dtype) + op.weight_bytes.value();
+    c.bytes_written = static_cast<double>(g.batch) * g.m * g.n * gemm_output_bytes(op.dtype);
+    c.memory = c.bytes_read / bw_read_ + c.bytes_written / bw_write_;
+    c.overhead = overhead + p_.gemm_overhead;
+    c.time = std::max(c.compute, c.memory) + c.overhead;
+    return c;
+  }
   return gemm_plan(g.m, g.n, g.k, g.batch, op.dtype, overhead,
                    op.dequant_elements > 0 ? op.weight_bytes.value() : 0.0, op.dequant_elements);
 }
 
 OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
                                  double weight_bytes, double dequant_elements) const {
-  const GemmPlan g = gemm_plan(m, n, k, batch, d, overhead, weight_bytes, dequant_elements);
-  OpCost c;
-  c.compute = Seconds(g.compute);
-  c.memory = Seconds(g.memory);
-  c.overhead = Seconds(g.overhead);
-  c.time = Seconds(g.time);
-  c.bound = g.compute >= g.memory ? Bound::Compute : Bound::Memory;
-  return c;
+  return gemm_cost(gemm_plan(m, n, k, batch, d, overhead, weight_bytes, dequant_elements));
 }
 
 AttentionPlan AnalyticalCostModel::attention_plan(const Op& op, double overhead) const {
@@ -267,19 +292,19 @@ CollectivePlan AnalyticalCostModel::collective_plan(const Op& op) const {
   const double g = static_cast<double>(s.gpus);
   c.efficiency = s.kind == CollectiveKind::AllReduce ? p_.collective_bw_efficiency : p_.collective_bw_efficiency_gather;
   c.wire_bytes = op.wire_bytes.value();
-  // Small all-reduces take NCCL's tree / one-shot path, whose latency hardly grows with the group
-  // on one NVLink switch; the gather-type collectives' ring handshakes grow with log2 of it.
-  c.latency = s.kind == CollectiveKind::AllReduce
-                  ? p_.collective_latency
-                  : p_.collective_latency_gather + (std::log2(g) - 1.0) * p_.collective_latency_per_gpu;
+  // Latencies are given for 2 GPUs; more ranks add handshake steps (ring / tree depth) and a
+  // slower slowest rank: each protocol's latency grows by the same fraction per doubling.
+  const double growth = 1.0 + p_.collective_latency_growth * std::max(0.0, std::log2(g) - 1.0);
+  c.latency = (s.kind == CollectiveKind::AllReduce ? p_.collective_latency : p_.collective_latency_gather) * growth;
   // NCCL picks per size between its protocols: LL (8-byte flag+data stores: low latency, a
   // fraction of the bandwidth) for small messages, the simple protocol for large ones. The faster
   // of the two is what it reaches (it tunes the switch points to this).
   const double bw = fabric_bandwidth(hw_).value();
   const double t_simple = c.latency + c.wire_bytes / (bw * c.efficiency);
   const double ll_eff = c.efficiency * p_.collective_ll_bandwidth;
-  if (p_.collective_latency_ll > 0 && p_.collective_latency_ll + c.wire_bytes / (bw * ll_eff) < t_simple) {
-    c.latency = p_.collective_latency_ll;
+  const double lat_ll = p_.collective_latency_ll * growth;
+  if (p_.collective_latency_ll > 0 && lat_ll + c.wire_bytes / (bw * ll_eff) < t_simple) {
+    c.latency = lat_ll;
     c.efficiency = ll_eff;
   }
   return c;
@@ -328,9 +353,7 @@ OpCost AnalyticalCostModel::cost(const Op& op, IssueMode mode) const {
   switch (op.kind) {
     case OpKind::Gemm:
     case OpKind::MoeRouter: {
-      const auto& g = op.as<GemmShape>();
-      OpCost c = gemm(g.m, g.n, g.k, g.batch, op.dtype, overhead,
-                      op.dequant_elements > 0 ? op.weight_bytes.value() : 0.0, op.dequant_elements);
+      OpCost c = gemm_cost(gemm_plan(op, overhead));
       if (op.kind == OpKind::MoeRouter) {  // softmax + top-k kernels after the router GEMM
         c.overhead += Seconds(overhead * std::max(0, op.kernels - 1));
         c.time = std::max(c.compute, c.memory) + c.overhead;

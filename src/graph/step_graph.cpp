@@ -41,6 +41,24 @@ void check_plan(const ModelSpec& m, const StepConfig& c) {
     bad(fmt::format("sequence length {} is far beyond the model's {} maximum", tokens, m.max_context));
 }
 
+}  // namespace
+
+Op make_weight_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType act, const WeightFormat& f,
+                    int64_t batch, double stored_bytes, Impl impl) {
+  const bool four_bit = f.payload_bits <= 4.0;
+  // W8A8 for 8-bit formats; weight-only (activations in 16 bits) for 4-bit ones.
+  const DType math = four_bit ? act : (f.payload_bits <= 8.0 ? (f.name.rfind("int8", 0) == 0 ? DType::INT8 : DType::FP8) : act);
+  Op op = make_gemm(std::move(name), m, n, k, math, batch);
+  const Bytes stored(stored_bytes > 0 ? stored_bytes : static_cast<double>(batch) * f.matrix_bytes(n, k));
+  op.bytes_read = op.bytes_read - op.weight_bytes + stored;
+  op.weight_bytes = stored;
+  if (four_bit) op.dequant_elements = static_cast<double>(batch) * n * k;
+  op.impl = impl;
+  return op;
+}
+
+namespace {
+
 class Builder {
  public:
   Builder(const ModelSpec& m, const StepConfig& c, OpGraph& g) : m_(m), c_(c), g_(g) {
@@ -56,16 +74,7 @@ class Builder {
   // A GEMM on weights: in the weight dtype, or in the plan's storage format.
   Op wgemm_or_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType d, int64_t batch = 1) {
     if (d != w_ || !c_.weight_format) return make_gemm(std::move(name), m, n, k, d, batch);
-    const WeightFormat& f = *c_.weight_format;
-    const bool four_bit = f.payload_bits <= 4.0;
-    // W8A8 for 8-bit formats; weight-only (activations in 16 bits) for 4-bit ones.
-    const DType math = four_bit ? act_ : (f.payload_bits <= 8.0 ? (f.name.rfind("int8", 0) == 0 ? DType::INT8 : DType::FP8) : act_);
-    Op op = make_gemm(std::move(name), m, n, k, math, batch);
-    const Bytes stored(static_cast<double>(batch) * f.matrix_bytes(n, k));
-    op.bytes_read = op.bytes_read - op.weight_bytes + stored;
-    op.weight_bytes = stored;
-    if (four_bit) op.dequant_elements = static_cast<double>(batch) * n * k;
-    return op;
+    return make_weight_gemm(std::move(name), m, n, k, act_, *c_.weight_format, batch);
   }
 
   OpVertex add(Op op, std::initializer_list<std::optional<OpVertex>> deps) {

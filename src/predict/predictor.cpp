@@ -4,6 +4,7 @@
 
 #include "headroom/core/error.hpp"
 #include "headroom/cost/analytical.hpp"
+#include "headroom/cost/step.hpp"
 #include "headroom/sim/cycle_model.hpp"
 
 namespace headroom {
@@ -96,6 +97,12 @@ Prediction Predictor::predict(const json& rec, const std::string& where) {
       const bool queued = rec.contains("timing") && rec["timing"] == "queued";
       p.ms = (queued ? queued_time(oc) : issued_time(*op, oc, cm, mode)).value() * 1e3;
     } else if (const ModelStepCase* m = std::get_if<ModelStepCase>(&c)) {
+      if (m->plan.pp > 1 || m->plan.ep > 1) {
+        // Pipeline / expert parallel steps: stages, micro-batches and point-to-point sends
+        // (cost/step.hpp), each stage's kernels from this fidelity's cost model.
+        p.ms = predict_step(model(m->model), m->cfg, m->plan, cm, m->cuda_graph).latency.value() * 1e3;
+        return p;
+      }
       StepGraph g = StepGraph::build(model(m->model), m->cfg);
       if (opts_.fidelity == Fidelity::Cycle) {
         // The event-driven simulation of the whole step (streams, launch gaps, host issue).

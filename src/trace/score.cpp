@@ -57,7 +57,10 @@ bool is_holdout(const json& record, int holdout_percent) {
 
 std::string case_family(const json& r) {
   std::string f = op_family(r);
-  if (f == "gemm" && r.contains("dtype") && r["dtype"].is_string()) f += "." + r["dtype"].get<std::string>();
+  if (f == "gemm" && r.contains("weight_format") && r["weight_format"].is_string())
+    f += "." + r["weight_format"].get<std::string>();
+  else if (f == "gemm" && r.contains("dtype") && r["dtype"].is_string())
+    f += "." + r["dtype"].get<std::string>();
   if (r.value("sustained", false)) f = "sustained." + f;
   return f;
 }

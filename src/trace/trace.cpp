@@ -1,5 +1,7 @@
 #include "headroom/trace/trace.hpp"
 
+#include "headroom/memory/quant_format.hpp"
+
 #include <fmt/format.h>
 
 #include <fstream>
@@ -87,11 +89,11 @@ class Fields {
     return it->get<bool>();
   }
   bool has(std::string_view key) const { return o_.contains(key); }
-  DType dtype() const {
+  DType dtype(bool int8_ok = false) const {
     std::string s = str("dtype");
     auto d = parse_dtype(s);
-    if (!d || *d == DType::INT4 || *d == DType::FP4 || *d == DType::INT8)
-      fail("dtype", fmt::format("expected bf16, fp16, fp8, tf32 or fp32, got \"{}\"", s));
+    if (!d || *d == DType::INT4 || *d == DType::FP4 || (*d == DType::INT8 && !int8_ok))
+      fail("dtype", fmt::format("expected bf16, fp16, fp8, {}tf32 or fp32, got \"{}\"", int8_ok ? "int8, " : "", s));
     return *d;
   }
   DType dtype_or(DType d) const { return has("dtype") ? dtype() : d; }
@@ -127,7 +129,29 @@ Case parse_case(const json& o, const std::string& where) {
   const std::string op = it->get<std::string>();
   Fields f(o, where, op);
 
-  if (op == "gemm") return make_gemm("gemm", f.pos_int("m"), f.pos_int("n"), f.pos_int("k"), f.dtype());
+  if (op == "gemm") {
+    const int64_t m = f.pos_int("m"), n = f.pos_int("n"), k = f.pos_int("k");
+    if (!f.has("weight_format")) return make_gemm("gemm", m, n, k, f.dtype(true));
+    // Quantized weights: dtype is the activations' (weight-only 4-bit) or the math's (W8A8).
+    WeightFormat wf;
+    try {
+      wf = parse_weight_format(f.str("weight_format"));
+    } catch (const Error& e) {
+      f.fail("weight_format", e.what());
+    }
+    if (!wf.quantized()) f.fail("weight_format", fmt::format("\"{}\" is not a quantized format", wf.name));
+    Impl impl = Impl::Fused;
+    if (f.has("impl")) {
+      const std::string i = f.str("impl");
+      if (i.rfind("torch._weight_int4pack_mm", 0) == 0) impl = Impl::TorchReference;
+      else if (i.rfind("marlin", 0) != 0)
+        f.fail("impl", fmt::format("expected \"torch._weight_int4pack_mm...\" or \"marlin...\" with weight_format, got \"{}\"", i));
+    }
+    if (impl == Impl::TorchReference && wf.payload_bits > 4.0)
+      f.fail("impl", "torch._weight_int4pack_mm takes 4-bit weights");
+    return make_weight_gemm("gemm", m, n, k, f.dtype(), wf, 1, f.has("weight_bytes") ? f.pos_number("weight_bytes") : 0.0,
+                            impl);
+  }
   if (op == "copy" || op == "read" || op == "write") {
     OpKind k = op == "copy" ? OpKind::Copy : op == "read" ? OpKind::Read : OpKind::Write;
     return make_stream(op, k, f.pos_number("bytes"), f.boolean("warm_l2", false));
@@ -211,6 +235,13 @@ Case parse_case(const json& o, const std::string& where) {
     if (f.has("layers")) m.cfg.layers = f.pos_int("layers");
     if (f.has("dtype")) m.cfg.act_dtype = f.dtype();
     m.cuda_graph = f.boolean("cuda_graph", false);
+    m.plan.tp = m.cfg.tp;
+    if (f.has("pp")) m.plan.pp = f.pos_int("pp");
+    if (f.has("ep")) m.plan.ep = f.pos_int("ep");
+    if (f.has("microbatches")) m.plan.microbatches = f.pos_int("microbatches");
+    if (m.cfg.batch % m.plan.microbatches != 0)
+      f.fail("microbatches", fmt::format("{} does not divide batch = {}", m.plan.microbatches, m.cfg.batch));
+    if (m.plan.microbatches > 1 && m.plan.pp == 1) f.fail("microbatches", "micro-batches need pipeline stages (pp > 1)");
     // The reference workload (docs/trace-format.md) starts from hidden states and replicates the
     // lm-head on every tensor-parallel rank.
     m.cfg.embedding = false;
@@ -227,7 +258,10 @@ std::string op_family(const json& o) {
   std::string op = o.value("op", std::string("?"));
   if (op == "attention") return "attention." + o.value("phase", std::string("?"));
   if (op == "model_step") return "model_step." + o.value("phase", std::string("?"));
-  if (op == "collective") return "collective";
+  // Collectives issued one by one from eager torch.distributed carry the host's per-call cost,
+  // which differed by up to 2.5x between two machines for the same case (traces/README.md):
+  // scored apart from the GPU-side (CUDA graph / C++) timings.
+  if (op == "collective") return o.value("issue", std::string("cuda")) == "torch" ? "collective.eager" : "collective";
   return op;
 }
 

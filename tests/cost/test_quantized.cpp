@@ -105,3 +105,35 @@ TEST(Quantized, CycleModelAgreesOnInt4KvDecodeAttention) {
   EXPECT_GT(cy_gain, 1.5);
   EXPECT_NEAR(cy_gain, an_gain, 0.10 * an_gain);
 }
+
+TEST(Quantized, TorchInt4KernelRunsItsMathOnCudaCores) {
+  // torch._weight_int4pack_mm (tinygemm): per weight element, dequant_ops_per_element once plus
+  // 2 FLOPs per activation row, at torch_int4_gemm_efficiency of the 66.9 TFLOP/s fp32 rate.
+  HardwareSpec hw = h200();
+  KernelParams p = hw.kernel_model.value_or(KernelParams{});
+  p.dequant_ops_per_element = 4;
+  p.torch_int4_gemm_efficiency = 0.5;
+  p.graph_kernel_overhead = 2e-6;
+  p.gemm_overhead = 1e-6;
+  hw.kernel_model = p;
+  const AnalyticalCostModel am(hw);
+  const WeightFormat f = parse_weight_format("int4-g128");
+  auto t = [&](int64_t m) {
+    return am.cost(make_weight_gemm("w4", m, 4096, 4096, DType::BF16, f, 1, 0, Impl::TorchReference), IssueMode::Graph)
+        .time.value();
+  };
+  // m = 4096: 4096^2 x (4 + 8192) / 0.5 = 2.7498e11 FLOP / 66.9e12 = 4110.3 us, + 3 us fixed.
+  EXPECT_NEAR(t(4096), 4096.0 * 4096 * (4 + 8192) / 0.5 / 66.9e12 + 3e-6, 1e-9);
+  // m = 1: 4096^2 x 6 / 0.5 = 201.3 MFLOP -> 3.009 us of math, longer than streaming the 8.65 MB
+  // of weights and scales at 4.8 TB/s x hbm_read_efficiency (about 2.1 us): still CUDA-core bound,
+  // as measured (tinygemm reaches under half the HBM bandwidth at m = 1).
+  const double memory = (f.matrix_bytes(4096, 4096) + 4096.0 * 2) / (4.8e12 * p.hbm_read_efficiency) +
+                        4096.0 * 2 / (4.8e12 * p.hbm_write_efficiency);
+  EXPECT_LT(memory, 4096.0 * 4096 * 6 / 0.5 / 66.9e12);
+  EXPECT_NEAR(t(1), 4096.0 * 4096 * 6 / 0.5 / 66.9e12 + 3e-6, 1e-10);
+  // Linear in m once compute-bound: the Marlin-style tensor-core kernel is far faster there.
+  EXPECT_NEAR((t(4096) - t(2048)) / (t(2048) - t(1024)), 2.0, 1e-6);
+  const double marlin =
+      am.cost(make_weight_gemm("w4", 4096, 4096, 4096, DType::BF16, f, 1, 0, Impl::Fused), IssueMode::Graph).time.value();
+  EXPECT_LT(marlin * 10, t(4096));
+}

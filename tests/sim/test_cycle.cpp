@@ -45,6 +45,7 @@ const HardwareSpec& pinned_h200() {
     p.gemm_wave_overhead = 0.6379e-6;
     p.gemm_stream_ctas = 0.7694;
     p.collective_latency = 39.08e-6;
+    p.collective_latency_growth = 0;  // 39.08 us on any group size
     p.collective_bw_efficiency = 0.7616;
     h.kernel_model = p;
     return h;

@@ -46,7 +46,7 @@ TEST(Trace, MissingAndBadFieldsAreNamed) {
   EXPECT_EQ(error_of(R"({"op":"gemm","m":1,"n":2,"k":-4,"dtype":"bf16"})"),
             "t.jsonl:7: k: expected a positive integer, got -4");
   EXPECT_EQ(error_of(R"({"op":"gemm","m":1,"n":2,"k":4,"dtype":"bf17"})"),
-            "t.jsonl:7: dtype: expected bf16, fp16, fp8, tf32 or fp32, got \"bf17\"");
+            "t.jsonl:7: dtype: expected bf16, fp16, fp8, int8, tf32 or fp32, got \"bf17\"");
   EXPECT_EQ(error_of(R"({"m":1})"), "t.jsonl:7: op: missing");
   EXPECT_NE(error_of(R"({"op":"conv2d"})").find("t.jsonl:7: op: unknown op \"conv2d\""), std::string::npos);
   EXPECT_NE(error_of(R"({"op":"attention","phase":"prefill","batch":1,"seq":8,"heads":32,"kv_heads":8,"head_dim":128,"dtype":"bf16"})")
@@ -101,4 +101,29 @@ TEST(Predictor, ModelStepMatchesTheGraphSum) {
   // Memory-bound everywhere at batch 1: the weights less the embedding table (one row is
   // gathered), 2 x (8,030,261,248 - 128256 x 4096) B = 15.01 GB over 4.8 TB/s = 3.127 ms.
   EXPECT_NEAR(*pr.ms, 2.0 * (8'030'261'248.0 - 128256.0 * 4096) / 4.8e12 * 1e3, 0.01);
+}
+
+TEST(Trace, PipelineAndQuantizedFieldsAreParsedAndChecked) {
+  auto c = parse_case(nlohmann::ordered_json::parse(
+                          R"({"op":"model_step","model":"llama3-8b","phase":"decode","batch":8,"context":64,"pp":2,"microbatches":4})"),
+                      "t.jsonl:3");
+  const auto& m = std::get<ModelStepCase>(c);
+  EXPECT_EQ(m.plan.pp, 2);
+  EXPECT_EQ(m.plan.microbatches, 4);
+  EXPECT_EQ(error_of(R"({"op":"model_step","model":"llama3-8b","phase":"decode","batch":6,"context":64,"pp":2,"microbatches":4})"),
+            "t.jsonl:7: microbatches: 4 does not divide batch = 6");
+  EXPECT_EQ(error_of(R"({"op":"model_step","model":"llama3-8b","phase":"decode","batch":8,"context":64,"microbatches":2})"),
+            "t.jsonl:7: microbatches: micro-batches need pipeline stages (pp > 1)");
+  // 4-bit weights: the stored bytes (given, or the format's) replace the bf16 weight bytes.
+  auto g = std::get<Op>(parse_case(nlohmann::ordered_json::parse(
+      R"J({"op":"gemm","m":1,"n":4096,"k":4096,"dtype":"bf16","weight_format":"int4-g128","weight_bytes":8912896,"impl":"torch._weight_int4pack_mm (tinygemm)"})J"),
+      "t.jsonl:4"));
+  EXPECT_DOUBLE_EQ(g.weight_bytes.value(), 8912896.0);
+  EXPECT_DOUBLE_EQ(g.bytes_read.value(), 8912896.0 + 4096 * 2);
+  EXPECT_DOUBLE_EQ(g.dequant_elements, 4096.0 * 4096);
+  EXPECT_EQ(g.impl, Impl::TorchReference);
+  EXPECT_NE(error_of(R"({"op":"gemm","m":1,"n":8,"k":8,"dtype":"bf16","weight_format":"int3"})").find("t.jsonl:7: weight_format:"),
+            std::string::npos);
+  EXPECT_EQ(error_of(R"({"op":"gemm","m":1,"n":8,"k":8,"dtype":"bf16","weight_format":"int8","impl":"torch._weight_int4pack_mm"})"),
+            "t.jsonl:7: impl: torch._weight_int4pack_mm takes 4-bit weights");
 }

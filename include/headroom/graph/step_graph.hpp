@@ -40,6 +40,14 @@ struct StepConfig {
   bool vocab_parallel_head = true;  // tp > 1: lm-head split by vocabulary + all-gather; false: replicated
 };
 
+// A GEMM on weights stored in `f` (activations in `act`): 4-bit formats run weight-only
+// (activation-dtype math, the weights dequantized on the CUDA cores inside the kernel: Impl
+// Fused = a Marlin-style tensor-core kernel, TorchReference = PyTorch's own int4 kernel
+// torch._weight_int4pack_mm, whose math runs on the CUDA cores); 8-bit formats run W8A8 (int8
+// or fp8 math). `stored_bytes` > 0 overrides the format's byte count (a kernel's own layout).
+Op make_weight_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType act, const WeightFormat& f,
+                    int64_t batch = 1, double stored_bytes = 0, Impl impl = Impl::Fused);
+
 using OpGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Op>;
 using OpVertex = boost::graph_traits<OpGraph>::vertex_descriptor;
 

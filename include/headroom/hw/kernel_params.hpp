@@ -36,6 +36,7 @@ struct KernelParams {
   double gemm_wave_overhead = 0; // seconds per wave: pipeline fill and epilogue
   double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
   double dequant_ops_per_element = 0;  // CUDA-core operations to expand one quantized weight/KV element
+  double torch_int4_gemm_efficiency = 1;  // torch._weight_int4pack_mm: fraction of the CUDA-core rate reached
   // Attention (FlashAttention-2 kernels behind PyTorch's SDPA).
   double attn_prefill_efficiency = 1;    // fraction of the dense matrix peak in the main loop
   double attn_block_overhead = 0;        // seconds per wave of (query block, head) work items
@@ -46,7 +47,7 @@ struct KernelParams {
   double collective_latency = 0;          // GPU-side seconds per all-reduce (NCCL's tree/one-shot small-message path)
   double collective_latency_gather = 0;   // ... per all-gather / reduce-scatter / all-to-all on 2 GPUs
   double collective_host_overhead = 0;    // extra CPU seconds of an eager torch.distributed call
-  double collective_latency_per_gpu = 0;  // gather-type: extra seconds per doubling of the group beyond two GPUs
+  double collective_latency_growth = 0;   // latencies grow by this fraction per doubling of the group beyond two GPUs
   double collective_bw_efficiency = 1;    // all-reduce: fraction of per-direction link bandwidth reached
   double collective_bw_efficiency_gather = 1;  // all-gather, reduce-scatter, all-to-all: same
   double collective_latency_ll = 0;       // latency of NCCL's low-latency (LL) protocol, any collective

@@ -11,6 +11,7 @@
 
 #include "headroom/cost/cost_model.hpp"
 #include "headroom/graph/op.hpp"
+#include "headroom/graph/parallel_plan.hpp"
 #include "headroom/graph/step_graph.hpp"
 
 namespace headroom {
@@ -37,6 +38,7 @@ Trace read_trace_file(const std::string& path);
 struct ModelStepCase {
   std::string model;  // a file in models/ without extension, or a path
   StepConfig cfg;
+  ParallelPlan plan;  // tp (= cfg.tp), pp, ep, microbatches from the record
   bool cuda_graph = false;
 };
 struct IdleCase {};

@@ -1,0 +1,48 @@
+// NCCL collectives in the analytical model: LL vs simple protocol and the latency growth with
+// the group, against hand-derived numbers (H200: 18 NVLinks x 25 GB/s = 450 GB/s per direction).
+#include <gtest/gtest.h>
+
+#include "headroom/cost/analytical.hpp"
+
+using namespace headroom;
+
+namespace {
+AnalyticalCostModel pinned() {
+  static HardwareSpec hw = [] {
+    HardwareSpec h = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+    KernelParams p = h.kernel_model.value_or(KernelParams{});
+    p.collective_latency = 20e-6;
+    p.collective_latency_gather = 24e-6;
+    p.collective_latency_ll = 10e-6;
+    p.collective_latency_growth = 0.25;
+    p.collective_bw_efficiency = 0.8;
+    p.collective_bw_efficiency_gather = 0.7;
+    p.collective_ll_bandwidth = 0.5;
+    h.kernel_model = p;
+    return h;
+  }();
+  return AnalyticalCostModel(hw);
+}
+double us(CollectiveKind k, int64_t gpus, double bytes) {
+  return pinned().cost(make_collective("c", k, gpus, bytes, DType::BF16), IssueMode::Graph).time.value() * 1e6;
+}
+}  // namespace
+
+TEST(Collective, SmallMessagesTakeTheLowLatencyProtocol) {
+  // 8 KiB all-reduce on 2 GPUs: ring bus bytes 2(n-1)/n x 8192 = 8192 B.
+  // LL: 10 us + 8192 / (450e9 x 0.8 x 0.5) = 10.0455 us; simple: 20.0228 us.
+  EXPECT_NEAR(us(CollectiveKind::AllReduce, 2, 8192), 10 + 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  // 4 GPUs: latency x (1 + 0.25 x log2(4/2)) = 12.5 us; bus bytes 1.5 x 8192.
+  EXPECT_NEAR(us(CollectiveKind::AllReduce, 4, 8192), 12.5 + 1.5 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  // 8 GPUs: two doublings beyond 2: 15 us.
+  EXPECT_NEAR(us(CollectiveKind::AllReduce, 8, 8192), 15 + 1.75 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+}
+
+TEST(Collective, LargeMessagesTakeTheSimpleProtocol) {
+  // 1 GiB all-gather input per rank on 4 GPUs: each rank receives 3 GiB.
+  // simple: 24 x 1.25 = 30 us + 3 x 2^30 / (450e9 x 0.7) = 10226.1 us; LL would take twice the bytes' time.
+  const double b = 1073741824.0;
+  EXPECT_NEAR(us(CollectiveKind::AllGather, 4, b), 30 + 3 * b / (450e9 * 0.7) * 1e6, 1e-3);
+  // all-reduce of 1 GiB on 2 GPUs: 20 + 2^30 / (450e9 x 0.8) us.
+  EXPECT_NEAR(us(CollectiveKind::AllReduce, 2, b), 20 + b / (450e9 * 0.8) * 1e6, 1e-3);
+}
