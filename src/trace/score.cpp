@@ -17,7 +17,8 @@ bool is_case_key(const std::string& k) {
   static const char* const kKeys[] = {"op", "dtype", "m", "n", "k", "bytes", "warm_l2", "kind", "phase", "batch",
                                       "seq", "context", "heads", "kv_heads", "head_dim", "causal", "tokens", "hidden",
                                       "inter", "experts", "top_k", "impl", "collective", "gpus", "model", "tp",
-                                      "layers", "cuda_graph", "issue", "sustained"};
+                                      "layers", "cuda_graph", "issue", "sustained", "pp", "ep", "microbatches",
+                                      "weight_format"};
   for (const char* m : kKeys)
     if (k == m) return true;
   return false;

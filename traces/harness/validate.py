@@ -18,7 +18,7 @@ REQ = {
     "attention": {"phase": str, "batch": INT, "heads": INT, "kv_heads": INT, "head_dim": INT, "dtype": str},
     "idle": {"avg_w": (int, float)},
 }
-DTYPES = {"bf16", "fp16", "fp8", "tf32", "fp32"}
+DTYPES = {"bf16", "fp16", "fp8", "tf32", "fp32", "int8"}
 
 
 def ok_type(v, t):

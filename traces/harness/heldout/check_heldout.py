@@ -15,7 +15,7 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 CASE_KEYS = ["op", "dtype", "m", "n", "k", "bytes", "warm_l2", "kind", "phase", "batch", "seq", "context", "heads",
              "kv_heads", "head_dim", "causal", "tokens", "hidden", "inter", "experts", "top_k", "impl", "collective",
-             "gpus", "model", "tp", "layers", "cuda_graph", "issue", "sustained"]
+             "gpus", "model", "tp", "layers", "cuda_graph", "issue", "sustained", "pp", "ep", "microbatches", "weight_format"]
 LOOSE_DROP = {"impl", "issue", "warm_l2", "cuda_graph", "causal", "sustained"}
 
 

@@ -9,10 +9,14 @@
 # harness.sh's steps. Writes OUTDIR/{micro,gemm,attention,norm,moe,model_step}.jsonl and OUTDIR/log.txt; then checks the files (validate.py) and that no case is in the committed traces
 # (check_heldout.py). One failing case logs and the run goes on; each step has a time budget.
 # HEADROOM_LIST_CASES=1 run_heldout.sh OUTDIR [--smoke]: print each step's command and cases, measure nothing.
+#   traces/harness/heldout/run_heldout.sh OUTDIR --multi   2-4 GPUs: held-out int4/int8 GEMMs (GPU 0),
+#     collectives (sizes absent from traces/h200x4) and pipeline-parallel plans (HARNESS_HELDOUT=1)
 set -u
-OUTDIR=${1:?usage: run_heldout.sh OUTDIR [--smoke]}
+OUTDIR=${1:?usage: run_heldout.sh OUTDIR [--smoke|--multi]}
 QUICK=0
 [ "${2:-}" = --smoke ] && QUICK=1
+MULTI=0
+[ "${2:-}" = --multi ] && MULTI=1
 HERE=$(cd "$(dirname "$0")" && pwd)
 HARNESS=$(cd "$HERE/.." && pwd)
 . "$HARNESS/harness.sh"
@@ -21,6 +25,19 @@ export HARNESS_QUICK=$QUICK
 BUILD=${HARNESS_BUILD_DIR:-/tmp/build-heldout}
 harness_start "$OUTDIR" "${HARNESS_TOTAL_S:-440}"
 
+if [ $MULTI = 1 ]; then
+  echo "=== headroom HELD-OUT multi-GPU set out=$OUTDIR $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  env_report
+  export HARNESS_HELDOUT=1
+  step quant 90 80 python3 "$HARNESS/torch/quant.py" "$OUTDIR/quant.jsonl"
+  step coll 150 150 python3 "$HARNESS/torch/coll.py" "$OUTDIR/coll.jsonl"
+  step pp_step 180 180 python3 "$HARNESS/torch/pp_step.py" "$OUTDIR/pp_step.jsonl"
+  gpu_after
+  [ "$LIST" = 1 ] && exit 0
+  python3 "$HARNESS/validate.py" "$OUTDIR"/*.jsonl || true
+  python3 "$HERE/check_heldout.py" "$OUTDIR"/*.jsonl || echo "check_heldout: OVERLAP with committed traces"
+  exit 0
+fi
 echo "=== headroom HELD-OUT set quick=$QUICK out=$OUTDIR $(date -u +%Y-%m-%dT%H:%M:%SZ) git=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo none)"
 env_report
 

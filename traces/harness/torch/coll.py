@@ -23,7 +23,7 @@ import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from hcommon import LIST_CASES, Out, QUICK, list_cases, log, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, Out, QUICK, list_cases, log, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -184,6 +184,9 @@ def spawn(worker, name, default_counts, what):
 
 
 def sizes():
+    if HELDOUT:
+        return [12 << 10, 48 << 10, 160 << 10, 640 << 10, 5 * MiB // 2, 5 * MiB, 10 * MiB, 24 * MiB, 96 * MiB,
+                384 * MiB] if not QUICK else [12 << 10, 10 * MiB]
     return SIZES if not QUICK else [8 << 10, 4 * MiB, 64 * MiB]
 
 

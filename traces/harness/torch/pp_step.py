@@ -18,7 +18,7 @@ os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 import time  # noqa: E402
 
 from coll import end_worker, gpu_counts, init_worker, spawn  # noqa: E402
-from hcommon import LIST_CASES, Out, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, Out, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -38,6 +38,9 @@ def plan():
     """[(phase, batch, seq or context, microbatches)]"""
     if QUICK:
         return [("decode", 4, 256, 1), ("decode", 4, 256, 2), ("prefill", 2, 128, 2)]
+    if HELDOUT:
+        return [("decode", 16, 4096, 1), ("decode", 32, 1024, 2), ("decode", 128, 512, 4),
+                ("prefill", 2, 1024, 1), ("prefill", 8, 256, 2), ("prefill", 8, 256, 8)]
     c = [("decode", 8, 2048, mb) for mb in (1, 2, 4)]
     c += [("decode", 64, 2048, mb) for mb in (1, 4)]
     c += [("prefill", 4, 512, mb) for mb in (1, 2, 4)]

@@ -9,7 +9,7 @@ recovers from an identity input (x = I gives W_dq), int8 must match an exact int
 Timing 'queued' (GPU time), like the other kernel scripts.
 Usage: quant.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
-from hcommon import LIST_CASES, QUICK, Out, bench, list_cases, log, out_path, run_cases
+from hcommon import HELDOUT, LIST_CASES, QUICK, Out, bench, list_cases, log, out_path, run_cases
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -24,10 +24,15 @@ def shapes():
     s = [(6144, 4096, "llama3-8b qkv"), (28672, 4096, "llama3-8b gate-up"), (4096, 14336, "llama3-8b down"),
          (10240, 8192, "llama3-70b qkv"), (57344, 8192, "llama3-70b gate-up"), (8192, 28672, "llama3-70b down"),
          (4096, 4096, "square")]
+    if HELDOUT:  # Qwen2.5-7B and -14B projections
+        s = [(4608, 3584, "qwen2.5-7b qkv"), (37888, 3584, "qwen2.5-7b gate-up"), (3584, 18944, "qwen2.5-7b down"),
+             (7168, 5120, "qwen2.5-14b qkv"), (5120, 13824, "qwen2.5-14b down")]
     return s[:2] if QUICK else s
 
 
 def ms_list():
+    if HELDOUT:
+        return [3, 12] if QUICK else [1, 3, 6, 12, 24, 48, 96, 192, 384, 768, 1536, 3072]
     return [1, 16, 256] if QUICK else [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 
 
@@ -37,7 +42,7 @@ def cases():
         for m in ms_list():
             c.append(("int4", m, n, k, what))
             c.append(("bf16", m, n, k, what))
-            if m > 16 and m in (32, 128, 512, 2048, 4096, 256):
+            if m > 16 and m in (32, 128, 512, 2048, 4096, 256, 24, 96, 384, 1536, 3072):
                 c.append(("int8", m, n, k, what))
     return c
 
