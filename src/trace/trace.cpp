@@ -257,7 +257,9 @@ Case parse_case(const json& o, const std::string& where) {
 std::string op_family(const json& o) {
   std::string op = o.value("op", std::string("?"));
   if (op == "attention") return "attention." + o.value("phase", std::string("?"));
-  if (op == "model_step") return "model_step." + o.value("phase", std::string("?"));
+  // Eager steps carry the host's per-kernel issue cost, CUDA-graph steps do not: scored apart.
+  if (op == "model_step")
+    return "model_step." + o.value("phase", std::string("?")) + (o.value("cuda_graph", false) ? ".graph" : ".eager");
   // Collectives issued one by one from eager torch.distributed carry the host's per-call cost,
   // which differed by up to 2.5x between two machines for the same case (traces/README.md):
   // scored apart from the GPU-side (CUDA graph / C++) timings.
