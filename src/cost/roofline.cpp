@@ -4,6 +4,8 @@
 
 #include "headroom/core/error.hpp"
 #include "headroom/cost/cost_model.hpp"
+
+#include <functional>
 #include "headroom/graph/step_graph.hpp"
 
 namespace headroom {
@@ -70,23 +72,35 @@ OpCost RooflineCostModel::cost(const Op& op) const {
   return c;
 }
 
-StepCost evaluate_step(const StepGraph& g, const CostModel& cm, bool cuda_graph) {
+namespace {
+template <class Ops>
+StepCost compose(const Ops& ops, const CostModel& cm, IssueMode mode) {
   StepCost s;
-  s.ops.reserve(g.size());
-  const IssueMode mode = cuda_graph ? IssueMode::Graph : IssueMode::Torch;
   const Seconds issue = cm.host_issue_time(mode);  // the first kernel waits for its launch
-  for (OpVertex v : g.order()) {
-    OpCost c = cm.cost(g.op(v), mode);
+  for (const Op& op : ops) {
+    OpCost c = cm.cost(op, mode);
     s.gpu_time += c.time;
-    s.host_time += cm.host_time(g.op(v), mode);
+    s.host_time += cm.host_time(op, mode);
     s.by_bound[static_cast<int>(c.bound)] += c.time;
-    if (g.op(v).kind == OpKind::Collective) s.collective_time += c.time;
+    if (op.kind == OpKind::Collective) s.collective_time += c.time;
     s.ops.push_back(c);
   }
   // The CPU issues kernels ahead of the GPU; the step ends when both are done. The first kernel
   // cannot start before it is issued, hence one issue time on top of the GPU's sum.
   s.time = std::max(s.gpu_time + issue, s.host_time);
   return s;
+}
+}  // namespace
+
+StepCost evaluate_step(const StepGraph& g, const CostModel& cm, bool cuda_graph) {
+  std::vector<std::reference_wrapper<const Op>> ops;
+  ops.reserve(g.size());
+  for (OpVertex v : g.order()) ops.emplace_back(g.op(v));
+  return compose(ops, cm, cuda_graph ? IssueMode::Graph : IssueMode::Torch);
+}
+
+StepCost evaluate_ops(const std::vector<Op>& ops, const CostModel& cm, IssueMode mode) {
+  return compose(ops, cm, mode);
 }
 
 }  // namespace headroom

@@ -165,9 +165,14 @@ class Builder {
         // Expert parallelism: each of the ep GPUs holds experts/ep whole experts and serves the
         // routed copies of the group's tokens (ep x tokens x top_k spread evenly), exchanged by
         // an all-to-all before (dispatch) and after (combine) the experts.
+        // The routing (expert ids, int32) goes first, then the hidden states of the routed copies.
         const double copies = static_cast<double>(tokens_) * moe.top_k * bytes_per_element(act_) * h;
+        OpVertex ids = add(named(make_collective("dispatch.ids.all_to_all", CollectiveKind::AllToAll, c_.ep,
+                                                 static_cast<double>(tokens_) * moe.top_k * 4.0, DType::FP32),
+                                 l),
+                           {router});
         OpVertex disp = add(named(make_collective("dispatch.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l),
-                            {router});
+                            {ids});
         const int64_t local = moe.experts / c_.ep;
         const double touched =
             local * (1.0 - std::pow(1.0 - static_cast<double>(moe.top_k) / moe.experts, static_cast<double>(c_.ep * tokens_)));

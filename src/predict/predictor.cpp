@@ -96,6 +96,8 @@ Prediction Predictor::predict(const json& rec, const std::string& where) {
       // measurement is GPU time alone; otherwise host issue and synchronisation count too.
       const bool queued = rec.contains("timing") && rec["timing"] == "queued";
       p.ms = (queued ? queued_time(oc) : issued_time(*op, oc, cm, mode)).value() * 1e3;
+    } else if (const OpSequenceCase* q = std::get_if<OpSequenceCase>(&c)) {
+      p.ms = evaluate_ops(q->ops, cm, parse_issue(rec, where)).time.value() * 1e3;
     } else if (const ModelStepCase* m = std::get_if<ModelStepCase>(&c)) {
       if (m->plan.pp > 1 || m->plan.ep > 1) {
         // Pipeline / expert parallel steps: stages, micro-batches and point-to-point sends

@@ -13,6 +13,7 @@
 
 #include "headroom/core/error.hpp"
 #include "headroom/cost/analytical.hpp"
+#include "headroom/cost/step.hpp"
 
 namespace headroom {
 
@@ -20,7 +21,10 @@ namespace {
 
 struct FitCase {
   std::optional<Op> op;
+  std::vector<Op> seq;                  // an op sequence (expert-parallel MoE layer)
   std::shared_ptr<StepGraph> graph;
+  std::optional<ModelStepCase> pipeline;  // a step with pipeline / expert parallelism
+  const ModelSpec* model = nullptr;
   bool cuda_graph = false;
   IssueMode mode = IssueMode::Cuda;
   bool queued = false;
@@ -32,6 +36,8 @@ double predict_s(const CostModel& cm, const FitCase& c) {
     const OpCost oc = cm.cost(*c.op, c.mode);
     return (c.queued ? queued_time(oc) : issued_time(*c.op, oc, cm, c.mode)).value();
   }
+  if (!c.seq.empty()) return evaluate_ops(c.seq, cm, c.mode).time.value();
+  if (c.pipeline) return predict_step(*c.model, c.pipeline->cfg, c.pipeline->plan, cm, c.pipeline->cuda_graph).latency.value();
   return evaluate_step(*c.graph, cm, c.cuda_graph).time.value();
 }
 
@@ -75,8 +81,16 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
           fc.op = *op;
           fc.mode = parse_issue(r.obj, where);
           fc.queued = r.obj.contains("timing") && r.obj["timing"] == "queued";
+        } else if (const OpSequenceCase* q = std::get_if<OpSequenceCase>(&c)) {
+          fc.seq = q->ops;
+          fc.mode = parse_issue(r.obj, where);
         } else if (const ModelStepCase* m = std::get_if<ModelStepCase>(&c)) {
-          fc.graph = std::make_shared<StepGraph>(StepGraph::build(loader.model(m->model), m->cfg));
+          if (m->plan.pp > 1 || m->plan.ep > 1) {
+            fc.pipeline = *m;
+            fc.model = &loader.model(m->model);
+          } else {
+            fc.graph = std::make_shared<StepGraph>(StepGraph::build(loader.model(m->model), m->cfg));
+          }
           fc.cuda_graph = m->cuda_graph;
         } else {
           continue;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 #include <istream>
 
@@ -212,7 +213,32 @@ Case parse_case(const json& o, const std::string& where) {
     std::string impl = f.str("impl");
     if (impl != "grouped" && impl != "loop") f.fail("impl", fmt::format("expected \"grouped\" or \"loop\", got \"{}\"", impl));
     s.grouped = impl == "grouped";
-    return make_moe_experts("moe_ffn", s, f.dtype());
+    const DType d = f.dtype();
+    const int64_t ep = f.has("ep") ? f.pos_int("ep") : 1;
+    if (ep == 1) return make_moe_experts("moe_ffn", s, d);
+    // Expert parallel (traces/harness/torch/ep_moe.py): `tokens` per rank; each rank holds
+    // experts/ep whole experts and receives tokens x top_k routed copies (balanced routing).
+    if (s.experts % ep != 0) f.fail("ep", fmt::format("{} does not divide experts = {}", ep, s.experts));
+    if (!s.grouped) f.fail("impl", "expert parallel layers are measured with impl \"grouped\"");
+    const double copies = static_cast<double>(s.tokens) * s.top_k;
+    OpSequenceCase q;
+    q.ops.push_back(make_collective("dispatch.ids", CollectiveKind::AllToAll, ep, copies * 4.0, DType::FP32));
+    q.ops.push_back(make_collective("dispatch", CollectiveKind::AllToAll, ep, copies * s.hidden * bytes_per_element(d), d));
+    MoeShape local = s;
+    local.experts = s.experts / ep;
+    // balanced routing reaches every local expert; otherwise the expected count under uniform routing
+    local.experts_touched = f.has("routing") && f.str("routing") == "balanced"
+                                ? static_cast<double>(local.experts)
+                                : local.experts * (1.0 - std::pow(1.0 - static_cast<double>(s.top_k) / s.experts,
+                                                                  static_cast<double>(ep * s.tokens)));
+    Op ex = make_moe_experts("experts", local, d);
+    // The EP layer's own kernels around the grouped GEMMs: gather of the copies to send, id
+    // conversion and offset (2), argsort (3), counts and offsets (3), gather, silu, mul,
+    // scatter back, weight gather and multiply (2), zero, index_add = 19 (ep_moe.py).
+    ex.kernels = 19;
+    q.ops.push_back(ex);
+    q.ops.push_back(make_collective("combine", CollectiveKind::AllToAll, ep, copies * s.hidden * bytes_per_element(d), d));
+    return q;
   }
   if (op == "collective") {
     std::string c = f.str("collective");

@@ -67,14 +67,17 @@ TEST(Step, ExpertParallelismAddsAllToAllsAroundTheExperts) {
     if (op.kind == OpKind::Collective && op.as<CollectiveShape>().kind == CollectiveKind::AllToAll) {
       ++a2a;
       EXPECT_EQ(op.as<CollectiveShape>().gpus, 4);
-      EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 2 * 4096 * 2);  // tokens x top-2 x hidden x bf16
+      if (op.name.find("ids") != std::string::npos)
+        EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 2 * 4);  // tokens x top-2 int32 expert ids
+      else
+        EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 2 * 4096 * 2);  // tokens x top-2 x hidden x bf16
     }
     if (op.name.find("down_proj.all_reduce") != std::string::npos) ++all_reduce_after_experts;
     if (op.kind == OpKind::MoeExperts) {
       EXPECT_EQ(op.as<MoeShape>().experts, 2);  // 8 experts / ep 4
     }
   }
-  EXPECT_EQ(a2a, 4);  // dispatch + combine, two layers
+  EXPECT_EQ(a2a, 6);  // routing ids, dispatch, combine; two layers
   EXPECT_EQ(all_reduce_after_experts, 0);
 }
 

@@ -102,5 +102,8 @@ inline Seconds queued_time(const OpCost& c) { return c.time; }
 // CPU cannot issue them fast enough (eager execution), so time = max(gpu, host) with a ramp term
 // of one launch. With cuda_graph, host issue time is the graph's per-node cost.
 StepCost evaluate_step(const StepGraph& g, const CostModel& cm, bool cuda_graph);
+// The same composition for a list of ops issued in order (eager: IssueMode::Torch or Cuda; a
+// replayed CUDA graph: IssueMode::Graph).
+StepCost evaluate_ops(const std::vector<Op>& ops, const CostModel& cm, IssueMode mode);
 
 }  // namespace headroom

@@ -41,8 +41,13 @@ struct ModelStepCase {
   ParallelPlan plan;  // tp (= cfg.tp), pp, ep, microbatches from the record
   bool cuda_graph = false;
 };
+// Several kernels issued back to back on one stream, measured as one call (an expert-parallel
+// MoE layer: dispatch all-to-alls, the local experts, the combine all-to-all).
+struct OpSequenceCase {
+  std::vector<Op> ops;
+};
 struct IdleCase {};
-using Case = std::variant<Op, ModelStepCase, IdleCase>;
+using Case = std::variant<Op, ModelStepCase, OpSequenceCase, IdleCase>;
 
 // Turns one record into a case. Missing or mistyped fields and unknown ops throw InputError
 // "where: key: what was expected, what was found".

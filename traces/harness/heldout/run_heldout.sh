@@ -32,6 +32,7 @@ if [ $MULTI = 1 ]; then
   step quant 90 80 python3 "$HARNESS/torch/quant.py" "$OUTDIR/quant.jsonl"
   step coll 150 150 python3 "$HARNESS/torch/coll.py" "$OUTDIR/coll.jsonl"
   step pp_step 180 180 python3 "$HARNESS/torch/pp_step.py" "$OUTDIR/pp_step.jsonl"
+  step ep_moe 150 150 python3 "$HARNESS/torch/ep_moe.py" "$OUTDIR/ep_moe.jsonl"
   gpu_after
   [ "$LIST" = 1 ] && exit 0
   python3 "$HARNESS/validate.py" "$OUTDIR"/*.jsonl || true

@@ -1,0 +1,189 @@
+"""op=moe_ffn with ep>1: an expert-parallel mixture-of-experts SwiGLU layer over `ep` GPUs, one
+process per GPU. Each rank holds experts/ep whole experts and `tokens` tokens of its own; every
+token goes to top_k experts. Routing is balanced ("uniform" load, exactly): copy j of token t goes
+to expert perm[(t*top_k + j) mod experts] for a random permutation perm of the experts, the tokens
+then shuffled, so every expert and every rank receives the same number of copies and a token's
+top_k experts are distinct. No host synchronization anywhere (capturable in a CUDA graph):
+  dispatch: copies sorted by destination rank, all_to_all_single of the hidden states (equal
+            splits: tokens*top_k/ep rows per peer) and of the expert ids (int32)
+  experts:  received rows sorted by local expert, torch._grouped_mm gate-up, silu*mul, grouped
+            down (as moe.py's 'grouped')
+  combine:  rows unsorted, all_to_all_single back, weighted by the routing weights, index_add_
+            into the token's output
+Checked once per config on 2 tokens against an fp32 per-token reference of the same routing.
+Timing: eager ('issue-max-over-ranks', issue torch) and inside a CUDA graph (5 layers captured
+back to back, replay / 5, max over ranks; issue graph).
+Usage: ep_moe.py OUT.jsonl [ep list, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print the cases and exit)
+"""
+import os
+
+os.environ["NCCL_NVLS_ENABLE"] = "0"
+os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
+os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
+
+import time  # noqa: E402
+
+from coll import end_worker, gpu_counts, graph_over_ranks, init_worker, spawn, time_over_ranks  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, Out, QUICK, free_cuda, list_cases, log, stats  # noqa: E402
+
+if not LIST_CASES:  # listing the cases needs no torch
+    import torch
+    import torch.distributed as dist
+    import torch.nn.functional as F
+
+    from moe import GMM
+
+CONFIGS = [  # name, experts, top_k, hidden, inter
+    ("mixtral-8x7b", 8, 2, 4096, 14336),
+    ("qwen3-30b-a3b", 128, 8, 2048, 768),
+    ("deepseek-v3", 256, 8, 7168, 2048),
+]
+
+
+def configs():
+    return CONFIGS[:1] if QUICK else CONFIGS
+
+
+def tokens():
+    if QUICK:
+        return [32]
+    return [96, 384, 1536, 6144] if HELDOUT else [32, 128, 512, 2048, 8192]
+
+
+def routing(T, K, E, gen):
+    perm = torch.randperm(E, device="cuda", generator=gen)
+    idx = torch.arange(T * K, device="cuda").view(T, K) % E
+    topi = perm[idx][torch.randperm(T, device="cuda", generator=gen)]
+    topw = torch.rand(T, K, device="cuda", generator=gen) + 0.1
+    topw = (topw / topw.sum(-1, keepdim=True)).to(torch.bfloat16)
+    return topi, topw
+
+
+class EpLayer:
+    def __init__(self, E, K, H, I, ep, rank, grp, gen):
+        self.E, self.K, self.H, self.I, self.ep, self.rank, self.grp = E, K, H, I, ep, rank, grp
+        self.L = E // ep
+        self.wgu = torch.empty(self.L, 2 * I, H, device="cuda", dtype=torch.bfloat16).normal_(0, H ** -0.5, generator=gen)
+        self.wd = torch.empty(self.L, H, I, device="cuda", dtype=torch.bfloat16).normal_(0, I ** -0.5, generator=gen)
+
+    def prepare(self, x, topi, topw):
+        """static buffers for one (x, routing): everything forward() needs, no allocation there"""
+        T, K = topi.shape
+        n = T * K
+        self.x, self.topw = x, topw
+        flat = topi.reshape(-1)
+        dest = flat // self.L
+        self.order = torch.argsort(dest, stable=True)  # copies grouped by destination rank
+        self.tok = self.order // K
+        self.ids_send = flat[self.order].to(torch.int32).contiguous()
+        self.ids_recv = torch.empty(n, device="cuda", dtype=torch.int32)
+        self.send = torch.empty(n, self.H, device="cuda", dtype=torch.bfloat16)
+        self.recv = torch.empty_like(self.send)
+        self.back = torch.empty_like(self.send)
+        self.ret = torch.empty_like(self.send)
+        self.out = torch.empty_like(x)
+
+    def forward(self):
+        torch.index_select(self.x, 0, self.tok, out=self.send)
+        dist.all_to_all_single(self.ids_recv, self.ids_send, group=self.grp)
+        dist.all_to_all_single(self.recv, self.send, group=self.grp)
+        local = self.ids_recv.long() - self.rank * self.L
+        lorder = torch.argsort(local, stable=True)
+        counts = torch.zeros(self.L, device="cuda", dtype=torch.int32).scatter_add_(
+            0, local, torch.ones_like(local, dtype=torch.int32))
+        offs = torch.cumsum(counts, 0, dtype=torch.int32)
+        xs = self.recv.index_select(0, lorder)
+        h = GMM(xs, self.wgu.transpose(-2, -1), offs=offs)
+        g, u = h.chunk(2, dim=-1)
+        y = GMM(F.silu(g) * u, self.wd.transpose(-2, -1), offs=offs)
+        self.back.index_copy_(0, lorder, y)
+        dist.all_to_all_single(self.ret, self.back, group=self.grp)
+        w = self.topw.reshape(-1)[self.order].unsqueeze(-1)
+        self.out.zero_()
+        self.out.index_add_(0, self.tok, self.ret * w)
+        return self.out
+
+
+def reference(layer, x, topi, topw, n, all_wgu, all_wd):
+    ys = []
+    for t in range(n):
+        acc = torch.zeros(x.shape[1], device="cuda", dtype=torch.float32)
+        for j in range(topi.shape[1]):
+            e = int(topi[t, j])
+            h = all_wgu[e].float() @ x[t].float()
+            g, u = h.chunk(2)
+            acc += topw[t, j].float() * (all_wd[e].float() @ (F.silu(g) * u))
+        ys.append(acc)
+    return torch.stack(ys)
+
+
+def check_layer(layer, x, topi, topw, ep, grp):
+    """rank 0's first 2 tokens against the full set of experts gathered from every rank"""
+    y = layer.forward().clone()
+    gu = [torch.empty_like(layer.wgu) for _ in range(ep)]
+    dd = [torch.empty_like(layer.wd) for _ in range(ep)]
+    dist.all_gather(gu, layer.wgu, group=grp)
+    dist.all_gather(dd, layer.wd, group=grp)
+    ref = reference(layer, x, topi, topw, 2, torch.cat(gu), torch.cat(dd))
+    e = ((y[:2].double() - ref.double()).norm() / ref.double().norm()).item()
+    del gu, dd
+    return e
+
+
+def worker(rank, world, port, path, eps):
+    groups = init_worker(rank, world, port, eps)
+    out = Out(path, "ep_moe.py") if rank == 0 else None
+    t0 = time.time()
+    for ep in eps:
+        grp = groups[ep]
+        if rank < ep:
+            for name, E, K, H, I in configs():
+                try:
+                    gen = torch.Generator(device="cuda")
+                    gen.manual_seed(100 + rank)
+                    layer = EpLayer(E, K, H, I, ep, rank, grp, gen)
+                except Exception as ex:  # noqa
+                    log(f"ep_moe: rank {rank} {name} ep={ep} weights failed: {ex}")
+                    continue
+                for T in tokens():
+                    try:
+                        gen = torch.Generator(device="cuda")
+                        gen.manual_seed(1000 * rank + T)
+                        x = torch.randn(T, H, device="cuda", dtype=torch.bfloat16, generator=gen)
+                        topi, topw = routing(T, K, E, gen)
+                        layer.prepare(x, topi, topw)
+                        if T == tokens()[0]:
+                            e = check_layer(layer, x, topi, topw, ep, grp)
+                            if rank == 0:
+                                log(f"ep_moe: {name} ep={ep} check rel err {e:.2e} {'ok' if e < 3e-2 else 'FAILED'}")
+                            if not e < 3e-2:
+                                raise RuntimeError(f"check failed: rel err {e}")
+                        t = time_over_ranks(layer.forward, 3, 3, 10, 50, 0.1, grp)
+                        tg = graph_over_ranks(layer.forward, 5, 9, grp)
+                        if rank == 0:
+                            for times, timing, issue in ((t, "issue-max-over-ranks", "torch"),
+                                                         (tg, "graph-replay-max-over-ranks", "graph")):
+                                d = {"op": "moe_ffn", "experts": E, "top_k": K, "hidden": H, "inter": I, "tokens": T,
+                                     "impl": "grouped", "ep": ep, "dtype": "bf16"}
+                                d.update(stats(times.tolist()))
+                                d.update(timing=timing, issue=issue, model=name, routing="balanced",
+                                         impl_detail="all_to_all_single dispatch/combine + torch._grouped_mm, no host sync")
+                                if issue == "graph":
+                                    d["graph_calls"] = 5
+                                out.emit(d)
+                    except Exception as ex:  # noqa
+                        log(f"ep_moe: rank {rank} {name} ep={ep} T={T} failed: {type(ex).__name__}: {ex}")
+                del layer
+                free_cuda()
+        dist.barrier()
+    end_worker(rank, out, "ep_moe", t0)
+
+
+def main():
+    if list_cases([(f"ep_moe ep={ep} {c[0]}", tokens()) for ep in gpu_counts((2, 4)) for c in configs()]):
+        return
+    spawn(worker, "ep_moe", (2, 4), "ep")
+
+
+if __name__ == "__main__":
+    main()
