@@ -161,8 +161,7 @@ void Lowering::attention(const Op& op, Tick launch, std::vector<KernelPlan>& out
   }
 }
 
-// The analytical moe_plan as the kernel sequence it describes: each GEMM runs on its own (the
-// analytical model adds compute and memory of all parts instead).
+// The analytical moe_plan as the kernel sequence it describes: each GEMM runs on its own.
 void Lowering::moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) const {
   const MoePlan plan = plans_.moe_plan(op);
   const size_t first = out.size();
@@ -180,9 +179,14 @@ void Lowering::moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) cons
   int gemm_kernels = 0;
   for (size_t i = first; i < out.size(); ++i)
     if (out[i].ctas > 0) ++gemm_kernels;
-  // The analytical model adds the expert GEMMs' compute and memory times (fitted that way on
-  // traces/h200/moe.jsonl): the grouped/looped expert GEMMs are run without overlap.
-  for (size_t i = first; i < out.size(); ++i) out[i].pipelined = false;
+  // As the analytical model: torch._grouped_mm reaches grouped_gemm_{compute,memory}_efficiency
+  // of a dense GEMM of the same shape.
+  if (op.as<MoeShape>().grouped)
+    for (size_t i = first; i < out.size(); ++i) {
+      out[i].cta_cycles = static_cast<int64_t>(std::llround(static_cast<double>(out[i].cta_cycles) /
+                                                            p_.grouped_gemm_compute_efficiency));
+      out[i].cta_bytes /= p_.grouped_gemm_memory_efficiency;
+    }
   const int rest = op.kernels - gemm_kernels;
   lower_stream(plan.stream_read, plan.stream_written, true, plan.stream_efficiency, 0.0, std::max(1, rest),
                rest > 0 ? launch : 0, out);
