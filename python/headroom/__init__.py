@@ -22,10 +22,12 @@ from ._headroom import (
     import_hf,
     load_hardware,
     load_model,
+    memory,
     parse_quantity,
     predict,
     read_trace,
     roofline,
+    step,
 )
 from .frames import predict_dataframe, to_dataframe, write_trace
 from .plot import plot_roofline
@@ -63,12 +65,14 @@ __all__ = [
     "import_hf",
     "load_hardware",
     "load_model",
+    "memory",
     "parse_quantity",
     "plot_roofline",
     "predict",
     "predict_dataframe",
     "read_trace",
     "roofline",
+    "step",
     "to_dataframe",
     "write_trace",
 ]

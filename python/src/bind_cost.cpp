@@ -7,6 +7,8 @@
 #include "bindings.hpp"
 #include "headroom/core/error.hpp"
 #include "headroom/cost/roofline_table.hpp"
+#include "headroom/cost/step.hpp"
+#include "headroom/memory/quant_format.hpp"
 #include "headroom/memory/memory_estimate.hpp"
 #include "headroom/predict/predictor.hpp"
 
@@ -123,6 +125,36 @@ void bind_cost(py::module_& m) {
       py::arg("kv_dtype") = py::none(), redirect_output(),
       "The per-operator roofline of one step (what `headroom roofline --json` prints). model and hw may each be a "
       "loaded spec, a name, a path or a dict.");
+
+  m.def(
+      "step",
+      [](py::object model, py::object hw, const std::string& phase, int64_t batch, std::optional<int64_t> seq,
+         std::optional<int64_t> context, int64_t tp, int64_t pp, int64_t ep, int64_t dp, int64_t microbatches,
+         std::optional<int64_t> layers, bool cuda_graph, const std::string& fidelity,
+         std::optional<std::string> weights, std::optional<std::string> kv_dtype) {
+        auto ms = model_from(model);
+        auto hs = hardware_from(hw);
+        StepConfig cfg = step_config(phase, batch, seq, context, tp, layers, std::nullopt);
+        if (kv_dtype) set_kv_option(cfg, *kv_dtype);
+        if (weights) cfg.weight_format = parse_weight_format(*weights);
+        ParallelPlan plan;
+        plan.tp = tp;
+        plan.pp = pp;
+        plan.ep = ep;
+        plan.dp = dp;
+        plan.microbatches = microbatches;
+        auto cm = make_cost_model(fidelity_arg(fidelity), *hs);
+        const StepPrediction p = predict_step(*ms, cfg, plan, *cm, cuda_graph);
+        return from_json(step_json(p, *ms, *hs, *cm, plan));
+      },
+      py::arg("model"), py::arg("hw"), py::arg("phase"), py::arg("batch") = 1, py::arg("seq") = py::none(),
+      py::arg("context") = py::none(), py::arg("tp") = 1, py::arg("pp") = 1, py::arg("ep") = 1, py::arg("dp") = 1,
+      py::arg("microbatches") = 1, py::arg("layers") = py::none(), py::arg("cuda_graph") = false,
+      py::arg("fidelity") = "analytical", py::arg("weights") = py::none(), py::arg("kv_dtype") = py::none(),
+      redirect_output(),
+      "Step latency of a whole model under a parallel plan (what `headroom step --json` prints, a dict: latency_s, "
+      "first_token_path_s, bubble_fraction, p2p_s, comm_s, tokens, tokens_per_s, plan, stages). An impossible plan "
+      "raises headroom.InputError naming the constraint.");
 }
 
 }  // namespace headroom::py_bind

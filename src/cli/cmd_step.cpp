@@ -34,22 +34,7 @@ int cmd_step(const std::vector<std::string>& args) {
   auto cm = make_cost_model(so.fidelity(vm), s.hw);
   StepPrediction p = predict_step(s.model, s.cfg, plan, *cm, s.cuda_graph);
   if (vm.count("json")) {
-    nlohmann::ordered_json j;
-    j["model"] = s.model.name;
-    j["hw"] = s.hw.name;
-    j["cost_model"] = cm->name();
-    j["plan"] = {{"tp", plan.tp}, {"pp", plan.pp}, {"ep", plan.ep}, {"dp", plan.dp}, {"microbatches", plan.microbatches}};
-    j["latency_s"] = p.latency.value();
-    j["first_token_path_s"] = p.first_token_path.value();
-    j["bubble_fraction"] = p.bubble_fraction;
-    j["p2p_s"] = p.p2p.value();
-    j["comm_s"] = p.comm.value();
-    j["tokens"] = p.tokens;
-    j["tokens_per_s"] = p.tokens_per_s;
-    j["stages"] = nlohmann::ordered_json::array();
-    for (const auto& st : p.stages)
-      j["stages"].push_back({{"first_layer", st.first_layer}, {"layers", st.layers}, {"time_s", st.time.value()},
-                             {"comm_s", st.comm.value()}, {"host_s", st.host.value()}});
+    const nlohmann::ordered_json j = step_json(p, s.model, s.hw, *cm, plan);
     std::cout << j.dump(2) << "\n";
     return 0;
   }

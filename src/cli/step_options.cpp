@@ -47,14 +47,7 @@ LoadedStep StepOptions::load(const po::variables_map& vm) const {
   s.cfg.batch = vm["batch"].as<int64_t>();
   s.cfg.tp = vm["tp"].as<int64_t>();
   if (vm.count("layers")) s.cfg.layers = vm["layers"].as<int64_t>();
-  if (vm.count("kv-dtype")) {
-    const std::string k = vm["kv-dtype"].as<std::string>();
-    if (auto d = parse_dtype(k); d && (*d == DType::BF16 || *d == DType::FP16 || *d == DType::FP8)) {
-      s.cfg.kv_dtype = d;
-    } else {
-      s.cfg.kv_format = parse_kv_format(k);  // throws UsageError naming the accepted forms
-    }
-  }
+  if (vm.count("kv-dtype")) set_kv_option(s.cfg, vm["kv-dtype"].as<std::string>());
   if (vm.count("weights")) s.cfg.weight_format = parse_weight_format(vm["weights"].as<std::string>());
   s.cuda_graph = vm.count("cuda-graph") > 0;
   return s;

@@ -69,4 +69,25 @@ StepPrediction predict_step(const ModelSpec& m, StepConfig cfg, const ParallelPl
   return out;
 }
 
+nlohmann::ordered_json step_json(const StepPrediction& p, const ModelSpec& m, const HardwareSpec& hw,
+                                 const CostModel& cm, const ParallelPlan& plan) {
+  nlohmann::ordered_json j;
+  j["model"] = m.name;
+  j["hw"] = hw.name;
+  j["cost_model"] = cm.name();
+  j["plan"] = {{"tp", plan.tp}, {"pp", plan.pp}, {"ep", plan.ep}, {"dp", plan.dp}, {"microbatches", plan.microbatches}};
+  j["latency_s"] = p.latency.value();
+  j["first_token_path_s"] = p.first_token_path.value();
+  j["bubble_fraction"] = p.bubble_fraction;
+  j["p2p_s"] = p.p2p.value();
+  j["comm_s"] = p.comm.value();
+  j["tokens"] = p.tokens;
+  j["tokens_per_s"] = p.tokens_per_s;
+  j["stages"] = nlohmann::ordered_json::array();
+  for (const auto& st : p.stages)
+    j["stages"].push_back({{"first_layer", st.first_layer}, {"layers", st.layers}, {"time_s", st.time.value()},
+                           {"comm_s", st.comm.value()}, {"host_s", st.host.value()}});
+  return j;
+}
+
 }  // namespace headroom

@@ -43,6 +43,14 @@ void check_plan(const ModelSpec& m, const StepConfig& c) {
 
 }  // namespace
 
+void set_kv_option(StepConfig& c, const std::string& text) {
+  if (auto d = parse_dtype(text); d && (*d == DType::BF16 || *d == DType::FP16 || *d == DType::FP8)) {
+    c.kv_dtype = d;
+  } else {
+    c.kv_format = parse_kv_format(text);
+  }
+}
+
 Op make_weight_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType act, const WeightFormat& f,
                     int64_t batch, double stored_bytes, Impl impl) {
   const bool four_bit = f.payload_bits <= 4.0;

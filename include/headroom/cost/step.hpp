@@ -3,6 +3,8 @@
 // graph (Megatron split + all-reduces), expert parallelism (all-to-all around the experts),
 // pipeline parallelism over `pp` stages with `microbatches` in flight (GPipe-style fill and
 // drain), and data parallelism (independent replicas: throughput only).
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -34,5 +36,9 @@ struct StepPrediction {
 // not dividing the batch, and the graph's own TP/EP checks).
 StepPrediction predict_step(const ModelSpec& m, StepConfig cfg, const ParallelPlan& plan, const CostModel& cm,
                             bool cuda_graph);
+
+// The prediction as `headroom step --json` prints it (seconds; the plan and every stage).
+nlohmann::ordered_json step_json(const StepPrediction& p, const ModelSpec& m, const HardwareSpec& hw,
+                                 const CostModel& cm, const ParallelPlan& plan);
 
 }  // namespace headroom

@@ -40,6 +40,10 @@ struct StepConfig {
   bool vocab_parallel_head = true;  // tp > 1: lm-head split by vocabulary + all-gather; false: replicated
 };
 
+// The KV-cache option of `--kv-dtype` / kv_dtype=: bf16, fp16 and fp8 set kv_dtype; the quantized
+// formats (int4[-gN], kivi2...) set kv_format. Throws UsageError naming the accepted forms.
+void set_kv_option(StepConfig& c, const std::string& text);
+
 // A GEMM on weights stored in `f` (activations in `act`): 4-bit formats run weight-only
 // (activation-dtype math, the weights dequantized on the CUDA cores inside the kernel: Impl
 // Fused = a Marlin-style tensor-core kernel, TorchReference = PyTorch's own int4 kernel

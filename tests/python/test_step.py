@@ -1,0 +1,54 @@
+"""headroom.step: step latency under a parallel plan, as `headroom step --json` gives it."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+import headroom
+
+
+def test_pipeline_schedule_is_gpipe():
+    # Four micro-batches through two stages: the first micro-batch's path through both stages,
+    # then three more at the pace of the slowest stage plus one point-to-point send each.
+    r = headroom.step("llama3-8b", "h200-sxm", "prefill", batch=4, seq=512, pp=2, microbatches=4)
+    slowest = max(s["time_s"] for s in r["stages"])
+    assert r["latency_s"] == pytest.approx(r["first_token_path_s"] + 3 * (slowest + r["p2p_s"]), rel=1e-12)
+    assert [s["layers"] for s in r["stages"]] == [16, 16]
+    assert r["bubble_fraction"] == pytest.approx(1 / 5)  # (pp - 1) / (microbatches + pp - 1)
+    assert r["tokens"] == 4 * 512
+
+
+def test_expert_parallel_step_has_all_to_all_time():
+    r = headroom.step("mixtral-8x7b", "h200-sxm", "decode", batch=64, context=1024, ep=4, layers=2, cuda_graph=True)
+    assert r["plan"]["ep"] == 4
+    assert r["comm_s"] > 0  # routing ids, dispatch and combine all-to-alls
+    one = headroom.step("mixtral-8x7b", "h200-sxm", "decode", batch=64, context=1024, layers=2, cuda_graph=True)
+    assert one["comm_s"] == 0
+
+
+def test_impossible_plans_name_the_constraint():
+    with pytest.raises(headroom.InputError, match="micro-batches do not divide the batch of 6"):
+        headroom.step("llama3-8b", "h200-sxm", "decode", batch=6, context=128, pp=2, microbatches=4)
+    with pytest.raises(headroom.InputError, match="deeper than the 32 layers"):
+        headroom.step("llama3-8b", "h200-sxm", "decode", batch=8, context=128, pp=64)
+
+
+def test_int4_weights_and_fp8_cache_are_accepted():
+    bf16 = headroom.step("llama3-70b", "h200-sxm", "decode", batch=1, context=4096, tp=2, cuda_graph=True)
+    w4 = headroom.step("llama3-70b", "h200-sxm", "decode", batch=1, context=4096, tp=2, cuda_graph=True,
+                       weights="int4-g128", kv_dtype="fp8")
+    assert w4["latency_s"] < bf16["latency_s"]
+
+
+def test_matches_the_cli():
+    cli = os.environ.get("HEADROOM_CLI")
+    if not cli:
+        pytest.skip("HEADROOM_CLI not set (scripts/test sets it)")
+    out = subprocess.run([cli, "step", "--model", "llama3-70b", "--hw", "h200-sxm", "--phase", "decode", "--batch", "8",
+                          "--context", "2048", "--pp", "4", "--microbatches", "2", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    c = json.loads(out)
+    p = headroom.step("llama3-70b", "h200-sxm", "decode", batch=8, context=2048, pp=4, microbatches=2)
+    assert p == c
