@@ -31,7 +31,7 @@ if not LIST_CASES:  # listing the cases needs no torch
     import torch.distributed as dist
     import torch.nn.functional as F
 
-    from moe import GMM
+    from moe import GMM, reference
 
 CONFIGS = [  # name, experts, top_k, hidden, inter
     ("mixtral-8x7b", 8, 2, 4096, 14336),
@@ -104,19 +104,6 @@ class EpLayer:
         return self.out
 
 
-def reference(layer, x, topi, topw, n, all_wgu, all_wd):
-    ys = []
-    for t in range(n):
-        acc = torch.zeros(x.shape[1], device="cuda", dtype=torch.float32)
-        for j in range(topi.shape[1]):
-            e = int(topi[t, j])
-            h = all_wgu[e].float() @ x[t].float()
-            g, u = h.chunk(2)
-            acc += topw[t, j].float() * (all_wd[e].float() @ (F.silu(g) * u))
-        ys.append(acc)
-    return torch.stack(ys)
-
-
 def check_layer(layer, x, topi, topw, ep, grp):
     """rank 0's first 2 tokens against the full set of experts gathered from every rank"""
     y = layer.forward().clone()
@@ -124,7 +111,7 @@ def check_layer(layer, x, topi, topw, ep, grp):
     dd = [torch.empty_like(layer.wd) for _ in range(ep)]
     dist.all_gather(gu, layer.wgu, group=grp)
     dist.all_gather(dd, layer.wd, group=grp)
-    ref = reference(layer, x, topi, topw, 2, torch.cat(gu), torch.cat(dd))
+    ref = reference(x, topi, topw, torch.cat(gu), torch.cat(dd), 2)
     e = ((y[:2].double() - ref.double()).norm() / ref.double().norm()).item()
     del gu, dd
     return e
