@@ -192,6 +192,23 @@ double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens) 
   return experts * (1.0 - p_miss);
 }
 
+MoeLoad moe_load(int64_t experts, int64_t top_k, int64_t tokens, double skew, int64_t ep) {
+  MoeLoad l;
+  if (experts <= 0 || ep <= 0) return l;
+  double sum = 0;
+  for (int64_t i = 0; i < experts; ++i) sum += std::pow(static_cast<double>(i + 1), -skew);
+  double total = 0;
+  for (int64_t i = 0; i < experts; ++i) {
+    const double p = std::min(1.0, static_cast<double>(top_k) * std::pow(static_cast<double>(i + 1), -skew) / sum);
+    total += p;
+    if (i % ep != 0) continue;  // GPU 0 holds experts 0, ep, 2 ep, ...
+    l.share += p;
+    l.touched += 1.0 - std::pow(1.0 - p, static_cast<double>(tokens));
+  }
+  l.share = total > 0 ? l.share / total : 0.0;
+  return l;
+}
+
 Op make_moe_experts(std::string name, MoeShape s, DType dtype) {
   Op op;
   op.name = std::move(name);

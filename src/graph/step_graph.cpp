@@ -30,6 +30,7 @@ void check_plan(const ModelSpec& m, const StepConfig& c) {
   if (m.moe && c.ep == 1 && m.moe->expert_intermediate % c.tp != 0)
     bad(fmt::format("tp={} does not divide the expert width {}", c.tp, m.moe->expert_intermediate));
   if (c.ep <= 0) bad("ep must be positive");
+  if (!(c.moe_skew >= 0)) bad(fmt::format("moe_skew must be >= 0 (0 = uniform routing), got {}", c.moe_skew));
   if (c.ep > 1 && !m.moe) bad(fmt::format("ep={} needs a mixture-of-experts model", c.ep));
   if (c.ep > 1 && m.moe->experts % c.ep != 0)
     bad(fmt::format("ep={} does not divide the {} routed experts", c.ep, m.moe->experts));
@@ -171,10 +172,12 @@ class Builder {
       OpVertex router = add(named(make_moe_router("router", tokens_, h, moe.experts, act_), l), {n2});
       if (c_.ep > 1) {
         // Expert parallelism: each of the ep GPUs holds experts/ep whole experts and serves the
-        // routed copies of the group's tokens (ep x tokens x top_k spread evenly), exchanged by
-        // an all-to-all before (dispatch) and after (combine) the experts.
-        // The routing (expert ids, int32) goes first, then the hidden states of the routed copies.
-        const double copies = static_cast<double>(tokens_) * moe.top_k * bytes_per_element(act_) * h;
+        // routed copies of the group's tokens, exchanged by an all-to-all before (dispatch) and
+        // after (combine) the experts; the routing (expert ids, int32) goes first. Under skewed
+        // routing the busiest GPU receives more than its 1/ep share: it sets the pace.
+        const MoeLoad load = moe_load(moe.experts, moe.top_k, c_.ep * tokens_, c_.moe_skew, c_.ep);
+        const double imbalance = std::max(1.0, load.share * static_cast<double>(c_.ep));
+        const double copies = static_cast<double>(tokens_) * moe.top_k * bytes_per_element(act_) * h * imbalance;
         OpVertex ids = add(named(make_collective("dispatch.ids.all_to_all", CollectiveKind::AllToAll, c_.ep,
                                                  static_cast<double>(tokens_) * moe.top_k * 4.0, DType::FP32),
                                  l),
@@ -182,15 +185,16 @@ class Builder {
         OpVertex disp = add(named(make_collective("dispatch.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l),
                             {ids});
         const int64_t local = moe.experts / c_.ep;
-        const double touched =
-            local * (1.0 - std::pow(1.0 - static_cast<double>(moe.top_k) / moe.experts, static_cast<double>(c_.ep * tokens_)));
-        MoeShape s{local, moe.top_k, h, moe.expert_intermediate, tokens_, moe.shared_experts, true,
-                   c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : touched};
+        const auto received = static_cast<int64_t>(std::llround(static_cast<double>(tokens_) * imbalance));
+        MoeShape s{local, moe.top_k, h, moe.expert_intermediate, received, moe.shared_experts, true,
+                   c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : load.touched};
         OpVertex ex = add(named(make_moe_experts("experts", s, w_), l), {disp});
         ffn_out = add(named(make_collective("combine.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l), {ex});
       } else {
-        MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate / tp, tokens_, moe.shared_experts, true,
-                   c_.moe_experts_touched};
+        const double touched = c_.moe_experts_touched > 0
+                                   ? c_.moe_experts_touched
+                                   : moe_load(moe.experts, moe.top_k, tokens_, c_.moe_skew, 1).touched;
+        MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate / tp, tokens_, moe.shared_experts, true, touched};
         ffn_out = add(named(make_moe_experts("experts", s, w_), l), {router});
       }
     } else {

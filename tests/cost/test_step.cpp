@@ -98,3 +98,36 @@ TEST(Step, RejectsPlansThatCannotWork) {
   p.ep = 2;
   EXPECT_NE(error_of(model("llama3-8b"), c, p).find("ep=2 needs a mixture-of-experts model"), std::string::npos);
 }
+
+TEST(Step, SkewedRoutingConcentratesLoad) {
+  // Zipf exponent 1 over Mixtral's 8 experts, top-2: weights 1, 1/2, ..., 1/8 (sum 2.717857);
+  // p_i = 2 w_i / 2.717857 = 0.73587, 0.36794, 0.24529, 0.18397, 0.14717, ...
+  const MoeLoad uniform = moe_load(8, 2, 4, 0.0, 1);
+  EXPECT_NEAR(uniform.touched, 8 * (1 - std::pow(0.75, 4)), 1e-12);  // 5.46875
+  EXPECT_NEAR(moe_load(8, 2, 4, 1.0, 1).touched, 4.625101, 1e-6);   // sum of 1 - (1 - p_i)^4
+  // ep 4, experts round-robin by popularity: GPU 0 holds experts 0 and 4, (0.73587 + 0.14717) / 2
+  // = 0.44152 of all copies, 1.766x its uniform share.
+  const MoeLoad ep = moe_load(8, 2, 16, 1.0, 4);
+  EXPECT_NEAR(ep.share, 0.4415243, 1e-6);
+  EXPECT_NEAR(ep.touched, 1.9217002, 1e-6);
+  EXPECT_NEAR(moe_load(8, 2, 16, 0.0, 4).share, 0.25, 1e-12);
+
+  // In a step: the busiest GPU's experts get 1.766x the copies, and the all-to-alls carry them.
+  ModelSpec m = model("mixtral-8x7b");
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 64;
+  c.context = 512;
+  c.ep = 4;
+  c.layers = 1;
+  c.moe_skew = 1.0;
+  StepGraph g = StepGraph::build(m, c);
+  for (auto v : g.order()) {
+    const Op& op = g.op(v);
+    if (op.kind == OpKind::MoeExperts) EXPECT_EQ(op.as<MoeShape>().tokens, 113);  // round(64 x 1.766)
+    if (op.name.find("combine") != std::string::npos)
+      EXPECT_NEAR(op.as<CollectiveShape>().bytes, 64.0 * 2 * 4096 * 2 * 1.766097, 64.0 * 2 * 4096 * 2 * 1e-6);
+  }
+  c.moe_skew = -1;
+  EXPECT_THROW(StepGraph::build(m, c), InputError);
+}

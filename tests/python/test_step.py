@@ -52,3 +52,11 @@ def test_matches_the_cli():
     c = json.loads(out)
     p = headroom.step("llama3-70b", "h200-sxm", "decode", batch=8, context=2048, pp=4, microbatches=2)
     assert p == c
+
+
+def test_skewed_routing_slows_expert_parallel_steps():
+    kw = dict(batch=64, context=1024, ep=4, layers=2, cuda_graph=True)
+    uniform = headroom.step("mixtral-8x7b", "h200-sxm", "decode", **kw)
+    skewed = headroom.step("mixtral-8x7b", "h200-sxm", "decode", moe_skew=1.0, **kw)
+    assert skewed["latency_s"] > uniform["latency_s"]
+    assert skewed["comm_s"] > uniform["comm_s"]  # the busiest GPU receives 1.77x its share

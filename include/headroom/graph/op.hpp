@@ -145,6 +145,17 @@ Op make_launch(std::string name, bool back_to_back);
 // `experts` (each token picks top_k distinct experts): E * (1 - (1 - k/E)^tokens).
 double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens);
 
+// Expert load under skewed routing. Popularity follows a Zipf law of exponent `skew` over the
+// experts (0 = uniform): a token picks expert i (i = 0 the most popular) with probability
+// p_i = min(1, top_k * (i+1)^-skew / sum_j (j+1)^-skew). With expert parallelism the experts sit
+// round-robin by popularity (expert i on GPU i mod ep, the placement a load balancer aims for);
+// the step waits for the busiest GPU, GPU 0. `tokens`: tokens routed by the whole group.
+struct MoeLoad {
+  double touched = 0;  // experts of the busiest GPU (all experts when ep = 1) that get a token, expected
+  double share = 0;    // fraction of all routed copies that GPU receives (1/ep when uniform)
+};
+MoeLoad moe_load(int64_t experts, int64_t top_k, int64_t tokens, double skew, int64_t ep);
+
 // Output element size of a GEMM in `dtype` (fp8 GEMMs write bf16; tf32 writes fp32).
 double gemm_output_bytes(DType dtype);
 

@@ -32,7 +32,8 @@ struct StepConfig {
   std::optional<WeightFormat> weight_format;
   std::optional<KvFormat> kv_format;
   std::optional<DType> kv_dtype;   // default: act dtype
-  double moe_experts_touched = 0;  // 0: expected value under uniform routing
+  double moe_experts_touched = 0;  // 0: expected value under the routing below
+  double moe_skew = 0;             // Zipf exponent of expert popularity (0 = uniform routing; op.hpp moe_load)
   // Implementation of the elementwise ops: the plain eager PyTorch reference (the default, as
   // measured in traces/) or fused kernels.
   Impl impl = Impl::TorchReference;
