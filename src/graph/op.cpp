@@ -1,6 +1,7 @@
 #include "headroom/graph/op.hpp"
 
 #include <cmath>
+#include <vector>
 
 namespace headroom {
 
@@ -195,17 +196,28 @@ double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens) 
 MoeLoad moe_load(int64_t experts, int64_t top_k, int64_t tokens, double skew, int64_t ep) {
   MoeLoad l;
   if (experts <= 0 || ep <= 0) return l;
-  double sum = 0;
-  for (int64_t i = 0; i < experts; ++i) sum += std::pow(static_cast<double>(i + 1), -skew);
-  double total = 0;
-  for (int64_t i = 0; i < experts; ++i) {
-    const double p = std::min(1.0, static_cast<double>(top_k) * std::pow(static_cast<double>(i + 1), -skew) / sum);
-    total += p;
-    if (i % ep != 0) continue;  // GPU 0 holds experts 0, ep, 2 ep, ...
-    l.share += p;
-    l.touched += 1.0 - std::pow(1.0 - p, static_cast<double>(tokens));
+  // Inclusion probabilities proportional to the Zipf weights, summing to top_k, none above 1:
+  // the experts that would exceed 1 are always chosen and the rest share the remaining picks.
+  const auto n = static_cast<size_t>(experts);
+  std::vector<double> w(n), p(n);
+  std::vector<bool> capped(n, false);
+  for (size_t i = 0; i < n; ++i) w[i] = std::pow(static_cast<double>(i + 1), -skew);
+  for (bool over = true; over;) {
+    over = false;
+    double free = static_cast<double>(top_k), sw = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (capped[i]) free -= 1.0;
+      else sw += w[i];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      p[i] = capped[i] ? 1.0 : free * w[i] / sw;
+      if (p[i] > 1.0 && !capped[i]) capped[i] = over = true;
+    }
   }
-  l.share = total > 0 ? l.share / total : 0.0;
+  for (size_t i = 0; i < n; i += static_cast<size_t>(ep)) {  // GPU 0 holds experts 0, ep, 2 ep, ...
+    l.share += p[i] / static_cast<double>(top_k);
+    l.touched += 1.0 - std::pow(1.0 - p[i], static_cast<double>(tokens));
+  }
   return l;
 }
 

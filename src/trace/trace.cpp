@@ -78,6 +78,11 @@ class Fields {
     if (v.is_number() && v.get<double>() > 0) return v.get<double>();
     fail(key, fmt::format("expected a positive number, got {}", v.dump()));
   }
+  double nonneg_number(std::string_view key) const {
+    const json& v = need(key);
+    if (v.is_number() && v.get<double>() >= 0) return v.get<double>();
+    fail(key, fmt::format("expected zero or a positive number, got {}", v.dump()));
+  }
   std::string str(std::string_view key) const {
     const json& v = need(key);
     if (!v.is_string()) fail(key, fmt::format("expected a string, got {}", v.dump()));
@@ -220,24 +225,38 @@ Case parse_case(const json& o, const std::string& where) {
     // experts/ep whole experts and receives tokens x top_k routed copies (balanced routing).
     if (s.experts % ep != 0) f.fail("ep", fmt::format("{} does not divide experts = {}", ep, s.experts));
     if (!s.grouped) f.fail("impl", "expert parallel layers are measured with impl \"grouped\"");
-    const double copies = static_cast<double>(s.tokens) * s.top_k;
-    OpSequenceCase q;
-    q.ops.push_back(make_collective("dispatch.ids", CollectiveKind::AllToAll, ep, copies * 4.0, DType::FP32));
-    q.ops.push_back(make_collective("dispatch", CollectiveKind::AllToAll, ep, copies * s.hidden * bytes_per_element(d), d));
+    // Routing: "balanced" (every expert gets the same number of copies) or "zipf" with moe_skew
+    // (op.hpp moe_load: the busiest GPU, 0, receives `share` of all copies and sets the pace).
+    double share = 1.0 / static_cast<double>(ep), touched = 0;
+    const std::string routing = f.has("routing") ? f.str("routing") : "uniform";
     MoeShape local = s;
     local.experts = s.experts / ep;
-    // balanced routing reaches every local expert; otherwise the expected count under uniform routing
-    local.experts_touched = f.has("routing") && f.str("routing") == "balanced"
-                                ? static_cast<double>(local.experts)
-                                : local.experts * (1.0 - std::pow(1.0 - static_cast<double>(s.top_k) / s.experts,
-                                                                  static_cast<double>(ep * s.tokens)));
+    if (routing == "balanced") {
+      touched = static_cast<double>(local.experts);
+    } else if (routing == "uniform" || routing == "zipf") {
+      const double skew = routing == "zipf" ? f.nonneg_number("moe_skew") : 0.0;
+      const MoeLoad load = moe_load(s.experts, s.top_k, ep * s.tokens, skew, ep);
+      share = load.share;
+      touched = load.touched;
+    } else {
+      f.fail("routing", fmt::format("expected \"balanced\", \"uniform\" or \"zipf\", got \"{}\"", routing));
+    }
+    const double imbalance = std::max(1.0, share * static_cast<double>(ep));
+    const double copies = static_cast<double>(s.tokens) * s.top_k;
+    OpSequenceCase q;
+    q.ops.push_back(make_collective("dispatch.ids", CollectiveKind::AllToAll, ep, copies * 4.0 * imbalance, DType::FP32));
+    q.ops.push_back(
+        make_collective("dispatch", CollectiveKind::AllToAll, ep, copies * s.hidden * bytes_per_element(d) * imbalance, d));
+    local.tokens = static_cast<int64_t>(std::llround(static_cast<double>(s.tokens) * imbalance));
+    local.experts_touched = touched;
     Op ex = make_moe_experts("experts", local, d);
     // The EP layer's own kernels around the grouped GEMMs: gather of the copies to send, id
     // conversion and offset (2), argsort (3), counts and offsets (3), gather, silu, mul,
     // scatter back, weight gather and multiply (2), zero, index_add = 19 (ep_moe.py).
     ex.kernels = 19;
     q.ops.push_back(ex);
-    q.ops.push_back(make_collective("combine", CollectiveKind::AllToAll, ep, copies * s.hidden * bytes_per_element(d), d));
+    q.ops.push_back(
+        make_collective("combine", CollectiveKind::AllToAll, ep, copies * s.hidden * bytes_per_element(d) * imbalance, d));
     return q;
   }
   if (op == "collective") {
