@@ -275,7 +275,11 @@ OpCost AnalyticalCostModel::moe(const Op& op, double overhead) const {
     c.overhead += x.overhead * times;
     // torch._grouped_mm reaches a fraction of what a dense GEMM of the same shape does on either
     // side (measured: traces/h200/moe.jsonl, traces/h200x4/ep_moe.jsonl).
-    const double ec = s_grouped ? p_.grouped_gemm_compute_efficiency : 1.0;
+    // Each tile also pays a pipeline fill and epilogue worth grouped_gemm_k_overhead elements of
+    // its k loop: short-k experts (Qwen3's 768-wide down projection) lose most to it.
+    const double ec = s_grouped ? p_.grouped_gemm_compute_efficiency * static_cast<double>(g.k) /
+                                      (static_cast<double>(g.k) + p_.grouped_gemm_k_overhead)
+                                : 1.0;
     const double em = s_grouped ? p_.grouped_gemm_memory_efficiency : 1.0;
     busy += std::max(x.compute / ec, x.memory / em) * times;
   }

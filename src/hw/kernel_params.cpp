@@ -54,6 +54,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.grouped_gemm_compute_efficiency; }},
       {"grouped_gemm_memory_efficiency", false, 0.1, 1.0, 0.7, "MoE grouped GEMM (torch._grouped_mm): its memory time is the dense GEMM's divided by this",
        [](KernelParams& p) -> double& { return p.grouped_gemm_memory_efficiency; }},
+      {"grouped_gemm_k_overhead", false, 0.0, 8192.0, 128.0, "MoE grouped GEMM: per-tile pipeline fill and epilogue, as extra elements of the k loop",
+       [](KernelParams& p) -> double& { return p.grouped_gemm_k_overhead; }},
       {"dequant_ops_per_element", false, 0.0, 64.0, 4.0, "CUDA-core operations (fp32-FLOP equivalents) to expand one quantized weight or KV element",
        [](KernelParams& p) -> double& { return p.dequant_ops_per_element; }},
       {"torch_int4_gemm_efficiency", false, 0.02, 1.0, 0.4, "torch._weight_int4pack_mm (tinygemm): fraction of the CUDA-core fp32 rate its multiply-adds and dequantization reach",

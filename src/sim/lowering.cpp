@@ -183,8 +183,10 @@ void Lowering::moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) cons
   // of a dense GEMM of the same shape.
   if (op.as<MoeShape>().grouped)
     for (size_t i = first; i < out.size(); ++i) {
-      out[i].cta_cycles = static_cast<int64_t>(std::llround(static_cast<double>(out[i].cta_cycles) /
-                                                            p_.grouped_gemm_compute_efficiency));
+      const auto gi = static_cast<int>(std::min<size_t>(i - first, static_cast<size_t>(plan.count - 1)));
+      const double k = static_cast<double>(plan.gemms[gi].k);
+      const double ec = p_.grouped_gemm_compute_efficiency * k / (k + p_.grouped_gemm_k_overhead);
+      out[i].cta_cycles = static_cast<int64_t>(std::llround(static_cast<double>(out[i].cta_cycles) / ec));
       out[i].cta_bytes /= p_.grouped_gemm_memory_efficiency;
     }
   const int rest = op.kernels - gemm_kernels;

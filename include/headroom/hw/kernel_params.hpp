@@ -37,6 +37,7 @@ struct KernelParams {
   double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
   double grouped_gemm_compute_efficiency = 1;  // torch._grouped_mm (MoE experts) vs a dense GEMM: compute side
   double grouped_gemm_memory_efficiency = 1;   // ... memory side
+  double grouped_gemm_k_overhead = 0;          // ... per-tile fill/epilogue, in elements of k
   double dequant_ops_per_element = 0;  // CUDA-core operations to expand one quantized weight/KV element
   double torch_int4_gemm_efficiency = 1;  // torch._weight_int4pack_mm: fraction of the CUDA-core rate reached
   // Attention (FlashAttention-2 kernels behind PyTorch's SDPA).
