@@ -127,3 +127,29 @@ TEST(Trace, PipelineAndQuantizedFieldsAreParsedAndChecked) {
   EXPECT_EQ(error_of(R"({"op":"gemm","m":1,"n":8,"k":8,"dtype":"bf16","weight_format":"int8","impl":"torch._weight_int4pack_mm"})"),
             "t.jsonl:7: impl: torch._weight_int4pack_mm takes 4-bit weights");
 }
+
+TEST(Trace, ExpertParallelMoeIsASequenceOfAllToAllsAndLocalExperts) {
+  // Mixtral experts over 4 GPUs, 2048 tokens per rank, top-2, balanced routing: each rank sends
+  // and receives 2048 x 2 copies of 4096 bf16 values (16 MiB) and runs its 2 experts on them.
+  auto c = parse_case(nlohmann::ordered_json::parse(
+                          R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":4096,"inter":14336,"tokens":2048,"impl":"grouped","ep":4,"dtype":"bf16","routing":"balanced"})"),
+                      "t.jsonl:5");
+  const auto& q = std::get<OpSequenceCase>(c);
+  ASSERT_EQ(q.ops.size(), 4u);
+  EXPECT_DOUBLE_EQ(q.ops[0].as<CollectiveShape>().bytes, 2048.0 * 2 * 4);  // int32 expert ids
+  EXPECT_DOUBLE_EQ(q.ops[1].as<CollectiveShape>().bytes, 2048.0 * 2 * 4096 * 2);
+  EXPECT_EQ(q.ops[2].as<MoeShape>().experts, 2);
+  EXPECT_DOUBLE_EQ(q.ops[2].as<MoeShape>().experts_touched, 2.0);
+  EXPECT_EQ(q.ops[2].as<MoeShape>().tokens, 2048);
+  EXPECT_DOUBLE_EQ(q.ops[3].as<CollectiveShape>().bytes, 2048.0 * 2 * 4096 * 2);
+  // Zipf routing, exponent 1: GPU 0 receives 1.766x its share (tests/cost/test_step.cpp).
+  auto z = std::get<OpSequenceCase>(parse_case(
+      nlohmann::ordered_json::parse(
+          R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":4096,"inter":14336,"tokens":2048,"impl":"grouped","ep":4,"dtype":"bf16","routing":"zipf","moe_skew":1.0})"),
+      "t.jsonl:6"));
+  EXPECT_EQ(z.ops[2].as<MoeShape>().tokens, 3617);  // round(2048 x 1.766097)
+  EXPECT_EQ(error_of(R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":8,"inter":8,"tokens":8,"impl":"grouped","ep":3,"dtype":"bf16"})"),
+            "t.jsonl:7: ep: 3 does not divide experts = 8");
+  EXPECT_EQ(error_of(R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":8,"inter":8,"tokens":8,"impl":"grouped","ep":2,"dtype":"bf16","routing":"zipf"})"),
+            "t.jsonl:7: moe_skew: missing (required for op moe_ffn)");
+}
