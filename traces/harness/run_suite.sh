@@ -51,6 +51,7 @@ elif [ "$MODE" = multi ]; then
   step tp_step 240 240 python3 "$HERE/torch/tp_step.py" "$OUTDIR/tp_step.jsonl"
   step pp_step 240 240 python3 "$HERE/torch/pp_step.py" "$OUTDIR/pp_step.jsonl"
   step ep_moe 200 200 python3 "$HERE/torch/ep_moe.py" "$OUTDIR/ep_moe.jsonl"
+  step nccl_mem 60 60 python3 "$HERE/torch/nccl_mem.py" "$OUTDIR/memory_nccl.jsonl"
 else
   echo "unknown mode $MODE"; exit 2
 fi
