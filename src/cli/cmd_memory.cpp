@@ -139,7 +139,7 @@ int cmd_memory(const std::vector<std::string>& args) {
                                                   "for h200-sxm, else the datasheet)")
       ("cuda-context", po::value<std::string>(), "CUDA context size (default 552402944 B, measured on H200)")
       ("library-workspace", po::value<std::string>(), "cuBLAS/attention workspaces (default 208666624 B, measured)")
-      ("nccl", po::value<std::string>(), "NCCL buffers when tp, pp or ep > 1 (default 512 MiB, estimate)")
+      ("nccl", po::value<std::string>(), "NCCL buffers when tp, pp or ep > 1 (default 880,803,840 B measured on H200; ep > 1 adds 1,272,971,264 B)")
       ("cuda-graphs", po::value<std::string>(), "CUDA graph pool (default 0: eager)")
       ("json", "machine-readable output");
   po::variables_map vm;

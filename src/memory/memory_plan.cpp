@@ -289,6 +289,7 @@ MemoryPlan plan_memory(const ModelSpec& m, const HardwareSpec& hw, const MemoryO
   r.runtime.device_total = r.device_total;
   const bool communicates = p.tp > 1 || p.pp > 1 || p.ep > 1;
   if (!communicates) r.runtime.nccl = Bytes(0);
+  if (p.ep > 1) r.runtime.nccl += r.runtime.nccl_all_to_all;
   r.runtime_total = r.runtime.cuda_context + r.runtime.library_workspace + r.runtime.nccl + r.runtime.cuda_graphs;
 
   // Per stage.

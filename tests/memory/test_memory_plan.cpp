@@ -1,6 +1,7 @@
 // Memory plans against hand-derived numbers. Shared constants (H200, defaults of MemoryOptions):
 //   device total T = 150,109,880,320 B (cudaMemGetInfo, traces/h200/memory.jsonl)
-//   runtime: context 552,402,944 + library 208,666,624 = 761,069,568 B; + NCCL 536,870,912 B when tp > 1
+//   runtime: context 552,402,944 + library 208,666,624 = 761,069,568 B; + NCCL 880,803,840 B when tp > 1
+//     (measured, traces/h200x4/memory_nccl.jsonl)
 // Llama-3-70B: h 8192, 80 layers, 64 heads, 8 KV heads x 128, FFN 28672, vocab 128256.
 //   per layer: attention h*h + 2*h*1024 + h*h = 150,994,944; FFN 3*h*28672 = 704,643,072
 //   quantizable (80 layers) 68,451,041,280 params; embedding + lm-head 2 * 128256 * 8192 =
@@ -90,44 +91,44 @@ TEST(MemoryPlan, Llama70bBf16OnOneH200AtUtil1LeavesTwentyThousandTokens) {
 
 TEST(MemoryPlan, Llama70bBf16Tp2) {
   // Per GPU: weights 70,555,025,408 B (half the matrices and vocabulary, norms replicated:
-  // 141,107,412,992 / 2 + 1,318,912); runtime 1,297,940,480 (NCCL counted); activation 973,078,528.
-  // KV budget 135,098,892,288 - 1,297,940,480 - 70,555,025,408 - 973,078,528 = 62,272,847,872 B;
-  // block 16 * 163,840 = 2,621,440 B -> 23,755 blocks = 380,080 tokens; 92 sequences of 4096 (256 blocks each).
+  // 141,107,412,992 / 2 + 1,318,912); runtime 1,641,873,408 (NCCL counted); activation 973,078,528.
+  // KV budget 135,098,892,288 - 1,641,873,408 - 70,555,025,408 - 973,078,528 = 61,928,914,944 B;
+  // block 16 * 163,840 = 2,621,440 B -> 23,624 blocks = 377,984 tokens; 92 sequences of 4096 (256 blocks each).
   MemoryPlan p = plan_memory(model("llama3-70b"), h200(), opts(2));
   ASSERT_TRUE(p.fits) << p.reason;
   EXPECT_DOUBLE_EQ(p.stages[0].weights.total().value(), 70555025408.0);
-  EXPECT_DOUBLE_EQ(p.runtime_total.value(), 1297940480.0);
+  EXPECT_DOUBLE_EQ(p.runtime_total.value(), 1641873408.0);
   EXPECT_DOUBLE_EQ(p.stages[0].activation.value(), 973078528.0);
-  EXPECT_DOUBLE_EQ(p.stages[0].kv_budget.value(), 62272847872.0);
-  EXPECT_EQ(p.kv_blocks, 23755);
-  EXPECT_EQ(p.kv_tokens, 380080);
+  EXPECT_DOUBLE_EQ(p.stages[0].kv_budget.value(), 61928914944.0);
+  EXPECT_EQ(p.kv_blocks, 23624);
+  EXPECT_EQ(p.kv_tokens, 377984);
   EXPECT_EQ(p.max_sequences, 92);
   EXPECT_EQ(p.max_tokens_in_use, 92 * 4096);
   EXPECT_EQ(p.fails_first, Limit::KvCache);
 }
 
 TEST(MemoryPlan, Fp8KvCacheDoublesTheTokens) {
-  // Same budget, 81,920 B per token: 62,272,847,872 / 1,310,720 = 47,510.9 -> 47,510 blocks = 2 x 23,755.
+  // Same budget, 81,920 B per token: 61,928,914,944 / 1,310,720 = 47,248.3 -> 47,248 blocks = 2 x 23,624.
   MemoryOptions o = opts(2);
   o.kv_dtype = "fp8";
   MemoryPlan p = plan_memory(model("llama3-70b"), h200(), o);
-  EXPECT_EQ(p.kv_blocks, 47510);
-  EXPECT_EQ(p.kv_tokens, 2 * 380080);
+  EXPECT_EQ(p.kv_blocks, 47248);
+  EXPECT_EQ(p.kv_tokens, 2 * 377984);
 }
 
 TEST(MemoryPlan, Fp8WeightsOnTp2) {
   // Quantized matrices 68,451,041,280 / 2 params at 1 B + 80 layers * 7 matrices * 4 B of per-tensor
   // scales; embedding + lm-head stay bf16 (2,101,346,304 / 2 params * 2 B); norms 2,637,824 B.
   // = 34,225,520,640 + 2,240 + 2,101,346,304 + 2,637,824 = 36,329,507,008 B: 0.5149 x the bf16 weights.
-  // KV budget 135,098,892,288 - 1,297,940,480 - 36,329,507,008 - 973,078,528 = 96,498,366,272
-  // -> 36,811 blocks = 588,976 tokens: 1.5496 x the bf16-weight capacity.
+  // KV budget 135,098,892,288 - 1,641,873,408 - 36,329,507,008 - 973,078,528 = 96,154,433,344
+  // -> 36,680 blocks = 586,880 tokens: 1.5527 x the bf16-weight capacity.
   MemoryOptions o = opts(2);
   o.weights = "fp8";
   MemoryPlan p = plan_memory(model("llama3-70b"), h200(), o);
   EXPECT_DOUBLE_EQ(p.stages[0].weights.total().value(), 36329507008.0);
-  EXPECT_EQ(p.kv_blocks, 36811);
-  EXPECT_EQ(p.kv_tokens, 588976);
-  EXPECT_NEAR(static_cast<double>(p.kv_tokens) / 380080.0, 1.5496, 1e-4);
+  EXPECT_EQ(p.kv_blocks, 36680);
+  EXPECT_EQ(p.kv_tokens, 586880);
+  EXPECT_NEAR(static_cast<double>(p.kv_tokens) / 377984.0, 1.5527, 1e-4);
 }
 
 TEST(MemoryPlan, Fp8WeightsFitOnOneH200) {
@@ -236,14 +237,14 @@ TEST(MemoryPlan, WhatFailsFirst) {
   EXPECT_FALSE(a.fits);
   EXPECT_EQ(a.fails_first, Limit::Activation);
   EXPECT_NE(a.reason.find("activation peak of a 65536-token step"), std::string::npos) << a.reason;
-  // TP 2, batch 64: floor(23755 / 64) = 371 blocks = 5936 tokens per sequence, below max_context 8192.
+  // TP 2, batch 64: floor(23624 / 64) = 369 blocks = 5904 tokens per sequence, below max_context 8192.
   MemoryOptions b = opts(2);
   b.batch = 64;
   MemoryPlan p = plan_memory(m, h200(), b);
   EXPECT_TRUE(p.fits);
-  EXPECT_EQ(p.max_context_at_batch, 5936);
+  EXPECT_EQ(p.max_context_at_batch, 5904);
   EXPECT_EQ(p.context_limit, Limit::KvCache);
-  EXPECT_NEAR(p.batch_kv_share, 64.0 * 256.0 / 23755.0, 1e-12);
+  EXPECT_NEAR(p.batch_kv_share, 64.0 * 256.0 / 23624.0, 1e-12);
   // Batch 1: the model's max_context comes first.
   b.batch = 1;
   p = plan_memory(m, h200(), b);
@@ -279,7 +280,12 @@ TEST(MemoryPlan, PipelineStages) {
   EXPECT_DOUBLE_EQ(p.stages[0].weights.lm_head.value(), 0.0);
   EXPECT_DOUBLE_EQ(p.stages[2].weights.embedding.value(), 0.0);
   EXPECT_DOUBLE_EQ(p.stages[2].weights.lm_head.value(), 128256.0 * 8192.0 * 2.0);
-  EXPECT_DOUBLE_EQ(p.runtime.nccl.value(), 536870912.0);
+  EXPECT_DOUBLE_EQ(p.runtime.nccl.value(), 880803840.0);
+  // Expert parallelism adds the all-to-all family's buffers: 880,803,840 + 1,272,971,264.
+  MemoryOptions e = opts();
+  e.plan.ep = 8;
+  e.plan.dp = 8;
+  EXPECT_DOUBLE_EQ(plan_memory(model("deepseek-v3"), h200(), e).runtime.nccl.value(), 2153775104.0);
 }
 
 TEST(MemoryPlan, RejectedPlansNameTheConstraint) {

@@ -39,10 +39,13 @@ struct RuntimeOverheads {
   // and flash-attention: 208,666,624 B measured on H200 (traces/h200/memory.jsonl, after_flash
   // non-torch 726,466,560 - 552,402,944 context + 34,603,008 torch-held workspace).
   Bytes library_workspace{208666624.0};
-  // NCCL buffers when the GPU communicates (tp, pp or ep > 1): an estimate, not measured here:
-  // per channel and peer about 9 MiB (SIMPLE 4 MiB NCCL_BUFFSIZE + LL128 ~4.5 MiB + LL 0.5 MiB),
-  // ~24 channels over NVLink, ring + tree -> ~0.5 GiB.
-  Bytes nccl{536870912.0};
+  // NCCL's device memory when the GPU communicates (tp, pp or ep > 1), outside PyTorch's
+  // allocator: the communicator (383,778,816 B) and the all-reduce buffers, 880,803,840 B in all,
+  // measured on each of 4 H200s (NCCL 2.28.9, NVLS off; traces/h200x4/memory_nccl.jsonl).
+  Bytes nccl{880803840.0};
+  // ... plus, with expert parallelism (all-to-all), the buffers all-gather, reduce-scatter and
+  // all-to-all add together: 1,272,971,264 B (same measurement, 2,153,775,104 - 880,803,840).
+  Bytes nccl_all_to_all{1272971264.0};
   // Private pool of captured CUDA graphs (vLLM's decode graphs): 0 = eager. Typical 0.1-1 GiB.
   Bytes cuda_graphs{0.0};
 };
