@@ -23,6 +23,7 @@ StepPrediction predict_step(const ModelSpec& m, StepConfig cfg, const ParallelPl
 
   cfg.tp = plan.tp;
   cfg.ep = plan.ep;
+  cfg.dp = plan.dp;
   const int64_t mb = cfg.batch / plan.microbatches;
   StepPrediction out;
   out.tokens = cfg.phase == Phase::Prefill ? cfg.batch * cfg.seq : cfg.batch;

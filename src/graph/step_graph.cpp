@@ -34,6 +34,10 @@ void check_plan(const ModelSpec& m, const StepConfig& c) {
   if (c.ep > 1 && !m.moe) bad(fmt::format("ep={} needs a mixture-of-experts model", c.ep));
   if (c.ep > 1 && m.moe->experts % c.ep != 0)
     bad(fmt::format("ep={} does not divide the {} routed experts", c.ep, m.moe->experts));
+  if (c.dp <= 0) bad("dp must be positive");
+  if (c.ep > 1 && (c.tp * c.dp) % c.ep != 0)
+    bad(fmt::format("ep={} must divide tp x dp = {}, the GPUs of a pipeline stage that share the experts", c.ep,
+                    c.tp * c.dp));
   if (c.first_layer < 0 || c.first_layer + c.layers.value_or(m.layers - c.first_layer) > m.layers)
     bad(fmt::format("layers {}..{} are outside the model's {} layers", c.first_layer,
                     c.first_layer + c.layers.value_or(m.layers) - 1, m.layers));
@@ -175,21 +179,30 @@ class Builder {
         // routed copies of the group's tokens, exchanged by an all-to-all before (dispatch) and
         // after (combine) the experts; the routing (expert ids, int32) goes first. Under skewed
         // routing the busiest GPU receives more than its 1/ep share: it sets the pace.
-        const MoeLoad load = moe_load(moe.experts, moe.top_k, c_.ep * tokens_, c_.moe_skew, c_.ep);
-        const double imbalance = std::max(1.0, load.share * static_cast<double>(c_.ep));
-        const double copies = static_cast<double>(tokens_) * moe.top_k * bytes_per_element(act_) * h * imbalance;
+        // The tp ranks of a replica hold the same tokens: each dispatches its 1/tp share, and an
+        // all-gather over tp restores the full set after the combine. The tp x dp GPUs of the stage
+        // route dp x tokens; GPU 0 receives `share` of those copies.
+        const int64_t sent = (tokens_ + tp - 1) / tp;
+        const MoeLoad load = moe_load(moe.experts, moe.top_k, c_.dp * tokens_, c_.moe_skew, c_.ep);
+        const double received = load.share * static_cast<double>(c_.dp * tokens_);  // tokens' worth of copies
+        const double per_gpu = std::max(static_cast<double>(sent), received);      // the busiest GPU's traffic
+        const double copies = per_gpu * moe.top_k * bytes_per_element(act_) * h;
         OpVertex ids = add(named(make_collective("dispatch.ids.all_to_all", CollectiveKind::AllToAll, c_.ep,
-                                                 static_cast<double>(tokens_) * moe.top_k * 4.0, DType::FP32),
+                                                 per_gpu * moe.top_k * 4.0, DType::FP32),
                                  l),
                            {router});
         OpVertex disp = add(named(make_collective("dispatch.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l),
                             {ids});
         const int64_t local = moe.experts / c_.ep;
-        const auto received = static_cast<int64_t>(std::llround(static_cast<double>(tokens_) * imbalance));
-        MoeShape s{local, moe.top_k, h, moe.expert_intermediate, received, moe.shared_experts, true,
-                   c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : load.touched};
+        MoeShape s{local, moe.top_k, h, moe.expert_intermediate, std::max<int64_t>(1, std::llround(received)),
+                   moe.shared_experts, true, c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : load.touched};
         OpVertex ex = add(named(make_moe_experts("experts", s, w_), l), {disp});
         ffn_out = add(named(make_collective("combine.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l), {ex});
+        if (tp > 1)
+          ffn_out = add(named(make_collective("combine.all_gather", CollectiveKind::AllGather, tp,
+                                              static_cast<double>(sent) * h * bytes_per_element(act_), act_),
+                              l),
+                        {ffn_out});
       } else {
         const double touched = c_.moe_experts_touched > 0
                                    ? c_.moe_experts_touched

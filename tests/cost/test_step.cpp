@@ -59,6 +59,7 @@ TEST(Step, ExpertParallelismAddsAllToAllsAroundTheExperts) {
   c.batch = 16;
   c.context = 512;
   c.ep = 4;
+  c.dp = 4;  // four replicas (attention data-parallel) share the experts
   c.layers = 2;
   StepGraph g = StepGraph::build(m, c);
   int a2a = 0, all_reduce_after_experts = 0;
@@ -119,6 +120,7 @@ TEST(Step, SkewedRoutingConcentratesLoad) {
   c.batch = 64;
   c.context = 512;
   c.ep = 4;
+  c.dp = 4;
   c.layers = 1;
   c.moe_skew = 1.0;
   StepGraph g = StepGraph::build(m, c);
@@ -130,4 +132,35 @@ TEST(Step, SkewedRoutingConcentratesLoad) {
   }
   c.moe_skew = -1;
   EXPECT_THROW(StepGraph::build(m, c), InputError);
+  // Four EP GPUs need four GPUs in the stage (tp x dp).
+  c.moe_skew = 0;
+  c.dp = 1;
+  EXPECT_THROW(StepGraph::build(m, c), InputError);
+}
+
+TEST(Step, ExpertParallelUnderTensorParallelDispatchesEachRanksShare) {
+  // tp 4 = ep 4, one replica of 64 tokens: each TP rank sends 16 tokens x top-2 copies (not 64),
+  // receives as many under uniform routing, and an all-gather over tp restores the 64 tokens.
+  ModelSpec m = model("mixtral-8x7b");
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 64;
+  c.context = 512;
+  c.tp = 4;
+  c.ep = 4;
+  c.layers = 1;
+  StepGraph g = StepGraph::build(m, c);
+  int gathers = 0;
+  for (auto v : g.order()) {
+    const Op& op = g.op(v);
+    if (op.name.find("dispatch.all_to_all") != std::string::npos)
+      EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 2 * 4096 * 2);
+    if (op.kind == OpKind::MoeExperts) EXPECT_EQ(op.as<MoeShape>().tokens, 16);
+    if (op.name.find("combine.all_gather") != std::string::npos) {
+      ++gathers;
+      EXPECT_EQ(op.as<CollectiveShape>().gpus, 4);
+      EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 4096 * 2);
+    }
+  }
+  EXPECT_EQ(gathers, 1);
 }

@@ -21,7 +21,7 @@ def test_pipeline_schedule_is_gpipe():
 
 
 def test_expert_parallel_step_has_all_to_all_time():
-    r = headroom.step("mixtral-8x7b", "h200-sxm", "decode", batch=64, context=1024, ep=4, layers=2, cuda_graph=True)
+    r = headroom.step("mixtral-8x7b", "h200-sxm", "decode", batch=64, context=1024, ep=4, dp=4, layers=2, cuda_graph=True)
     assert r["plan"]["ep"] == 4
     assert r["comm_s"] > 0  # routing ids, dispatch and combine all-to-alls
     one = headroom.step("mixtral-8x7b", "h200-sxm", "decode", batch=64, context=1024, layers=2, cuda_graph=True)
@@ -55,7 +55,7 @@ def test_matches_the_cli():
 
 
 def test_skewed_routing_slows_expert_parallel_steps():
-    kw = dict(batch=64, context=1024, ep=4, layers=2, cuda_graph=True)
+    kw = dict(batch=64, context=1024, ep=4, dp=4, layers=2, cuda_graph=True)
     uniform = headroom.step("mixtral-8x7b", "h200-sxm", "decode", **kw)
     skewed = headroom.step("mixtral-8x7b", "h200-sxm", "decode", moe_skew=1.0, **kw)
     assert skewed["latency_s"] > uniform["latency_s"]

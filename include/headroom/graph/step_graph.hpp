@@ -21,6 +21,8 @@ struct StepConfig {
   int64_t context = 0;   // decode: tokens already in the cache per sequence
   int64_t tp = 1;        // tensor-parallel degree (Megatron split)
   int64_t ep = 1;        // expert-parallel degree: routed experts split over ep GPUs, all-to-all around them
+  int64_t dp = 1;        // data-parallel replicas; with ep > 1 the tp x dp GPUs of a stage share the experts
+                         // (ep must divide tp x dp), each replica with its own `batch`
   std::optional<int64_t> layers;  // override the model's depth (embeddings and head unchanged)
   int64_t first_layer = 0;        // a pipeline stage's first layer (its graph holds `layers` layers from here)
   bool head = true;               // include the final norm and lm-head (the last pipeline stage)
