@@ -68,10 +68,11 @@ TEST(Step, ExpertParallelismAddsAllToAllsAroundTheExperts) {
     if (op.kind == OpKind::Collective && op.as<CollectiveShape>().kind == CollectiveKind::AllToAll) {
       ++a2a;
       EXPECT_EQ(op.as<CollectiveShape>().gpus, 4);
-      if (op.name.find("ids") != std::string::npos)
+      if (op.name.find("ids") != std::string::npos) {
         EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 2 * 4);  // tokens x top-2 int32 expert ids
-      else
+      } else {
         EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 2 * 4096 * 2);  // tokens x top-2 x hidden x bf16
+      }
     }
     if (op.name.find("down_proj.all_reduce") != std::string::npos) ++all_reduce_after_experts;
     if (op.kind == OpKind::MoeExperts) {
@@ -126,9 +127,12 @@ TEST(Step, SkewedRoutingConcentratesLoad) {
   StepGraph g = StepGraph::build(m, c);
   for (auto v : g.order()) {
     const Op& op = g.op(v);
-    if (op.kind == OpKind::MoeExperts) EXPECT_EQ(op.as<MoeShape>().tokens, 113);  // round(64 x 1.766)
-    if (op.name.find("combine") != std::string::npos)
+    if (op.kind == OpKind::MoeExperts) {
+      EXPECT_EQ(op.as<MoeShape>().tokens, 113);  // round(64 x 1.766)
+    }
+    if (op.name.find("combine") != std::string::npos) {
       EXPECT_NEAR(op.as<CollectiveShape>().bytes, 64.0 * 2 * 4096 * 2 * 1.766097, 64.0 * 2 * 4096 * 2 * 1e-6);
+    }
   }
   c.moe_skew = -1;
   EXPECT_THROW(StepGraph::build(m, c), InputError);
@@ -153,9 +157,12 @@ TEST(Step, ExpertParallelUnderTensorParallelDispatchesEachRanksShare) {
   int gathers = 0;
   for (auto v : g.order()) {
     const Op& op = g.op(v);
-    if (op.name.find("dispatch.all_to_all") != std::string::npos)
+    if (op.name.find("dispatch.all_to_all") != std::string::npos) {
       EXPECT_DOUBLE_EQ(op.as<CollectiveShape>().bytes, 16.0 * 2 * 4096 * 2);
-    if (op.kind == OpKind::MoeExperts) EXPECT_EQ(op.as<MoeShape>().tokens, 16);
+    }
+    if (op.kind == OpKind::MoeExperts) {
+      EXPECT_EQ(op.as<MoeShape>().tokens, 16);
+    }
     if (op.name.find("combine.all_gather") != std::string::npos) {
       ++gathers;
       EXPECT_EQ(op.as<CollectiveShape>().gpus, 4);
