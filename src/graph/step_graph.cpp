@@ -56,6 +56,36 @@ void set_kv_option(StepConfig& c, const std::string& text) {
   }
 }
 
+std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, DType act, DType weights) {
+  const int64_t sent = (s.tokens + p.tp - 1) / p.tp;  // tokens each GPU dispatches
+  const int64_t group_tokens = p.dp * s.tokens;       // routed by the ep GPUs together
+  const int64_t local = s.experts / p.ep;
+  double share = 1.0 / static_cast<double>(p.ep), touched = static_cast<double>(local);
+  if (!p.balanced) {
+    const MoeLoad load = moe_load(s.experts, s.top_k, group_tokens, p.skew, p.ep);
+    share = load.share;
+    touched = load.touched;
+  }
+  if (p.touched > 0) touched = p.touched;
+  const double received = share * static_cast<double>(group_tokens);  // tokens' worth of copies on GPU 0
+  const double per_gpu = std::max(static_cast<double>(sent), received);  // the busiest GPU's traffic
+  const double copies = per_gpu * s.top_k * bytes_per_element(act) * s.hidden;
+  std::vector<Op> ops;
+  ops.push_back(make_collective("dispatch.ids.all_to_all", CollectiveKind::AllToAll, p.ep, per_gpu * s.top_k * 4.0,
+                                DType::FP32));
+  ops.push_back(make_collective("dispatch.all_to_all", CollectiveKind::AllToAll, p.ep, copies, act));
+  MoeShape mine = s;
+  mine.experts = local;
+  mine.tokens = std::max<int64_t>(1, std::llround(received));
+  mine.experts_touched = touched;
+  ops.push_back(make_moe_experts("experts", mine, weights));
+  ops.push_back(make_collective("combine.all_to_all", CollectiveKind::AllToAll, p.ep, copies, act));
+  if (p.tp > 1)
+    ops.push_back(make_collective("combine.all_gather", CollectiveKind::AllGather, p.tp,
+                                  static_cast<double>(sent) * s.hidden * bytes_per_element(act), act));
+  return ops;
+}
+
 Op make_weight_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType act, const WeightFormat& f,
                     int64_t batch, double stored_bytes, Impl impl) {
   const bool four_bit = f.payload_bits <= 4.0;
@@ -175,34 +205,16 @@ class Builder {
       const auto& moe = *m_.moe;
       OpVertex router = add(named(make_moe_router("router", tokens_, h, moe.experts, act_), l), {n2});
       if (c_.ep > 1) {
-        // Expert parallelism: each of the ep GPUs holds experts/ep whole experts and serves the
-        // routed copies of the group's tokens, exchanged by an all-to-all before (dispatch) and
-        // after (combine) the experts; the routing (expert ids, int32) goes first. Under skewed
-        // routing the busiest GPU receives more than its 1/ep share: it sets the pace.
-        // The tp ranks of a replica hold the same tokens: each dispatches its 1/tp share, and an
-        // all-gather over tp restores the full set after the combine. The tp x dp GPUs of the stage
-        // route dp x tokens; GPU 0 receives `share` of those copies.
-        const int64_t sent = (tokens_ + tp - 1) / tp;
-        const MoeLoad load = moe_load(moe.experts, moe.top_k, c_.dp * tokens_, c_.moe_skew, c_.ep);
-        const double received = load.share * static_cast<double>(c_.dp * tokens_);  // tokens' worth of copies
-        const double per_gpu = std::max(static_cast<double>(sent), received);      // the busiest GPU's traffic
-        const double copies = per_gpu * moe.top_k * bytes_per_element(act_) * h;
-        OpVertex ids = add(named(make_collective("dispatch.ids.all_to_all", CollectiveKind::AllToAll, c_.ep,
-                                                 per_gpu * moe.top_k * 4.0, DType::FP32),
-                                 l),
-                           {router});
-        OpVertex disp = add(named(make_collective("dispatch.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l),
-                            {ids});
-        const int64_t local = moe.experts / c_.ep;
-        MoeShape s{local, moe.top_k, h, moe.expert_intermediate, std::max<int64_t>(1, std::llround(received)),
-                   moe.shared_experts, true, c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : load.touched};
-        OpVertex ex = add(named(make_moe_experts("experts", s, w_), l), {disp});
-        ffn_out = add(named(make_collective("combine.all_to_all", CollectiveKind::AllToAll, c_.ep, copies, act_), l), {ex});
-        if (tp > 1)
-          ffn_out = add(named(make_collective("combine.all_gather", CollectiveKind::AllGather, tp,
-                                              static_cast<double>(sent) * h * bytes_per_element(act_), act_),
-                              l),
-                        {ffn_out});
+        // Expert parallelism: all-to-alls around the GPU's whole experts (expert_parallel_moe).
+        const MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate, tokens_, moe.shared_experts, true, 0.0};
+        ExpertParallel p;
+        p.tp = tp;
+        p.dp = c_.dp;
+        p.ep = c_.ep;
+        p.skew = c_.moe_skew;
+        p.touched = c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : 0.0;
+        ffn_out = router;
+        for (Op& op : expert_parallel_moe(s, p, act_, w_)) ffn_out = add(named(std::move(op), l), {ffn_out});
       } else {
         const double touched = c_.moe_experts_touched > 0
                                    ? c_.moe_experts_touched

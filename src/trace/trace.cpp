@@ -225,38 +225,21 @@ Case parse_case(const json& o, const std::string& where) {
     // experts/ep whole experts and receives tokens x top_k routed copies (balanced routing).
     if (s.experts % ep != 0) f.fail("ep", fmt::format("{} does not divide experts = {}", ep, s.experts));
     if (!s.grouped) f.fail("impl", "expert parallel layers are measured with impl \"grouped\"");
-    // Routing: "balanced" (every expert gets the same number of copies) or "zipf" with moe_skew
-    // (op.hpp moe_load: the busiest GPU, 0, receives `share` of all copies and sets the pace).
-    double share = 1.0 / static_cast<double>(ep), touched = 0;
+    // Routing: "uniform", "balanced" (every expert gets the same number of copies) or "zipf"
+    // with moe_skew; the ranks each route their own `tokens` (dp = ep, tp = 1).
+    ExpertParallel p;
+    p.ep = p.dp = ep;
     const std::string routing = f.has("routing") ? f.str("routing") : "uniform";
-    MoeShape local = s;
-    local.experts = s.experts / ep;
-    if (routing == "balanced") {
-      touched = static_cast<double>(local.experts);
-    } else if (routing == "uniform" || routing == "zipf") {
-      const double skew = routing == "zipf" ? f.nonneg_number("moe_skew") : 0.0;
-      const MoeLoad load = moe_load(s.experts, s.top_k, ep * s.tokens, skew, ep);
-      share = load.share;
-      touched = load.touched;
-    } else {
+    if (routing == "balanced") p.balanced = true;
+    else if (routing == "zipf") p.skew = f.nonneg_number("moe_skew");
+    else if (routing != "uniform")
       f.fail("routing", fmt::format("expected \"balanced\", \"uniform\" or \"zipf\", got \"{}\"", routing));
-    }
-    const double imbalance = std::max(1.0, share * static_cast<double>(ep));
-    const double copies = static_cast<double>(s.tokens) * s.top_k;
     OpSequenceCase q;
-    q.ops.push_back(make_collective("dispatch.ids", CollectiveKind::AllToAll, ep, copies * 4.0 * imbalance, DType::FP32));
-    q.ops.push_back(
-        make_collective("dispatch", CollectiveKind::AllToAll, ep, copies * s.hidden * bytes_per_element(d) * imbalance, d));
-    local.tokens = static_cast<int64_t>(std::llround(static_cast<double>(s.tokens) * imbalance));
-    local.experts_touched = touched;
-    Op ex = make_moe_experts("experts", local, d);
+    q.ops = expert_parallel_moe(s, p, d, d);
     // The EP layer's own kernels around the grouped GEMMs: gather of the copies to send, id
     // conversion and offset (2), argsort (3), counts and offsets (3), gather, silu, mul,
     // scatter back, weight gather and multiply (2), zero, index_add = 19 (ep_moe.py).
-    ex.kernels = 19;
-    q.ops.push_back(ex);
-    q.ops.push_back(
-        make_collective("combine", CollectiveKind::AllToAll, ep, copies * s.hidden * bytes_per_element(d) * imbalance, d));
+    q.ops[2].kernels = 19;
     return q;
   }
   if (op == "collective") {

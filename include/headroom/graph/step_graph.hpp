@@ -55,6 +55,21 @@ void set_kv_option(StepConfig& c, const std::string& text);
 Op make_weight_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType act, const WeightFormat& f,
                     int64_t batch = 1, double stored_bytes = 0, Impl impl = Impl::Fused);
 
+// An expert-parallel MoE layer, in issue order: the routing ids' all-to-all, the dispatch
+// all-to-all, the local experts, the combine all-to-all and, when tp > 1, the all-gather over tp.
+// `s` has all experts and the tokens of one data-parallel replica. The tp x dp GPUs of a stage share
+// the experts (ep divides tp x dp); the tp ranks of a replica each dispatch 1/tp of its tokens.
+// Routing: Zipf popularity `skew` (op.hpp moe_load; GPU 0, the busiest, sets the pace), or
+// `balanced` (every expert receives the same number of copies). touched > 0 overrides the
+// expected experts touched on the GPU.
+struct ExpertParallel {
+  int64_t tp = 1, dp = 1, ep = 1;
+  double skew = 0;
+  bool balanced = false;
+  double touched = 0;
+};
+std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, DType act, DType weights);
+
 using OpGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Op>;
 using OpVertex = boost::graph_traits<OpGraph>::vertex_descriptor;
 
