@@ -258,13 +258,23 @@ MoePlan AnalyticalCostModel::moe_plan(const Op& op) const {
   p.stream_read = copies * (2.0 * s.hidden + 3.0 * s.inter) * e;
   p.stream_written = copies * (2.0 * s.hidden + s.inter) * e;
   p.stream_efficiency = p_.strided_elementwise_efficiency;
+  // torch._grouped_mm reaches a fraction of what a dense GEMM of the same shape does on either
+  // side (measured: traces/h200/moe.jsonl, traces/h200x4/ep_moe.jsonl). Each tile also pays a
+  // fixed cost worth grouped_gemm_k_overhead elements of its k loop: short-k experts (Qwen3's
+  // 768-wide down projection) lose most to it.
+  if (s.grouped)
+    for (int i = 0; i < p.count; ++i) {
+      auto& g = p.gemms[i];
+      const double k = static_cast<double>(g.k);
+      g.compute_efficiency = p_.grouped_gemm_compute_efficiency * k / (k + p_.grouped_gemm_k_overhead);
+      g.memory_efficiency = p_.grouped_gemm_memory_efficiency;
+    }
   return p;
 }
 
 OpCost AnalyticalCostModel::moe(const Op& op, double overhead) const {
   const MoePlan p = moe_plan(op);
   OpCost c;
-  const bool s_grouped = op.as<MoeShape>().grouped;
   Seconds busy;  // the kernels run one after another; inside each, compute and memory overlap
   for (int i = 0; i < p.count; ++i) {
     const auto& g = p.gemms[i];
@@ -273,15 +283,7 @@ OpCost AnalyticalCostModel::moe(const Op& op, double overhead) const {
     c.compute += x.compute * times;
     c.memory += x.memory * times;
     c.overhead += x.overhead * times;
-    // torch._grouped_mm reaches a fraction of what a dense GEMM of the same shape does on either
-    // side (measured: traces/h200/moe.jsonl, traces/h200x4/ep_moe.jsonl).
-    // Each tile also pays a pipeline fill and epilogue worth grouped_gemm_k_overhead elements of
-    // its k loop: short-k experts (Qwen3's 768-wide down projection) lose most to it.
-    const double ec = s_grouped ? p_.grouped_gemm_compute_efficiency * static_cast<double>(g.k) /
-                                      (static_cast<double>(g.k) + p_.grouped_gemm_k_overhead)
-                                : 1.0;
-    const double em = s_grouped ? p_.grouped_gemm_memory_efficiency : 1.0;
-    busy += std::max(x.compute / ec, x.memory / em) * times;
+    busy += std::max(x.compute / g.compute_efficiency, x.memory / g.memory_efficiency) * times;
   }
   const Seconds elementwise = stream(p.stream_read, p.stream_written, true, p.stream_efficiency);
   c.memory += elementwise;

@@ -166,29 +166,23 @@ void Lowering::moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) cons
   const MoePlan plan = plans_.moe_plan(op);
   const size_t first = out.size();
   // Routed experts one after another (gate-up, down per expert when not grouped), then shared.
+  // Each GEMM's kernels at the fraction of the dense rates the plan gives (the analytical model's).
+  auto emit = [&](const MoePlan::Gemm& g) {
+    const size_t from = out.size();
+    lower_gemm(g.m, g.n, g.k, g.batch, op.dtype, launch, out);
+    for (size_t i = from; i < out.size(); ++i) {
+      out[i].cta_cycles =
+          static_cast<int64_t>(std::llround(static_cast<double>(out[i].cta_cycles) / g.compute_efficiency));
+      out[i].cta_bytes /= g.memory_efficiency;
+    }
+  };
   const int64_t times = plan.routed > 0 ? plan.gemms[0].times : 0;
   for (int64_t t = 0; t < times; ++t)
-    for (int i = 0; i < plan.routed; ++i) {
-      const auto& g = plan.gemms[i];
-      lower_gemm(g.m, g.n, g.k, g.batch, op.dtype, launch, out);
-    }
-  for (int i = plan.routed; i < plan.count; ++i) {
-    const auto& g = plan.gemms[i];
-    lower_gemm(g.m, g.n, g.k, g.batch, op.dtype, launch, out);
-  }
+    for (int i = 0; i < plan.routed; ++i) emit(plan.gemms[i]);
+  for (int i = plan.routed; i < plan.count; ++i) emit(plan.gemms[i]);
   int gemm_kernels = 0;
   for (size_t i = first; i < out.size(); ++i)
     if (out[i].ctas > 0) ++gemm_kernels;
-  // As the analytical model: torch._grouped_mm reaches grouped_gemm_{compute,memory}_efficiency
-  // of a dense GEMM of the same shape.
-  if (op.as<MoeShape>().grouped)
-    for (size_t i = first; i < out.size(); ++i) {
-      const auto gi = static_cast<int>(std::min<size_t>(i - first, static_cast<size_t>(plan.count - 1)));
-      const double k = static_cast<double>(plan.gemms[gi].k);
-      const double ec = p_.grouped_gemm_compute_efficiency * k / (k + p_.grouped_gemm_k_overhead);
-      out[i].cta_cycles = static_cast<int64_t>(std::llround(static_cast<double>(out[i].cta_cycles) / ec));
-      out[i].cta_bytes /= p_.grouped_gemm_memory_efficiency;
-    }
   const int rest = op.kernels - gemm_kernels;
   lower_stream(plan.stream_read, plan.stream_written, true, plan.stream_efficiency, 0.0, std::max(1, rest),
                rest > 0 ? launch : 0, out);

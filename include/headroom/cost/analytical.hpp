@@ -62,6 +62,9 @@ struct ElementwiseStream {
 struct MoePlan {
   struct Gemm {
     int64_t m = 0, n = 0, k = 0, batch = 1, times = 1;
+    // Fractions of a dense GEMM's rates this launch reaches (grouped: torch._grouped_mm's
+    // per-tile cost and memory efficiency); its compute and memory times are divided by them.
+    double compute_efficiency = 1, memory_efficiency = 1;
   };
   Gemm gemms[4];
   int count = 0;          // GEMM entries used
