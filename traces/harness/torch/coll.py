@@ -23,7 +23,7 @@ import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from hcommon import HELDOUT, LIST_CASES, Out, QUICK, list_cases, log, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, Out, host_probe, QUICK, list_cases, log, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -197,7 +197,8 @@ def cases():
 
 def worker(rank, world, port, path, counts):
     groups = init_worker(rank, world, port, counts)
-    out = Out(path, "coll.py") if rank == 0 else None
+    probe = host_probe()  # every rank at once: the host as loaded during the run
+    out = Out(path, "coll.py", probe) if rank == 0 else None
     t0 = time.time()
     for g in counts:
         grp = groups[g]

@@ -89,6 +89,12 @@ def env_info():
     except Exception as e:  # noqa
         d["nvml_error"] = str(e)
     try:
+        with open("/proc/cpuinfo") as f:
+            d["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "unknown")
+        d["cpus"] = os.cpu_count()
+    except Exception:
+        pass
+    try:
         d["nccl"] = ".".join(str(x) for x in torch.cuda.nccl.version())
     except Exception:
         pass
@@ -99,13 +105,46 @@ def env_info():
     return d
 
 
+def host_probe(reps=7, n=150):
+    """This host's speed at eager PyTorch: CPU microseconds per issued op, the median over `reps`
+    rounds of n passes over a fixed mix of one-kernel ops on tiny CUDA tensors (F.linear, add, mul,
+    casts, rsqrt, a row mean, silu). Each takes far longer to issue than the GPU takes to run it, so
+    the loop measures the host alone. Eager model steps are host-bound at small batch; headroom
+    scales its per-kernel host cost by this probe (records carry it as host_op_us)."""
+    import torch
+    import torch.nn.functional as F
+    x = torch.randn(4, 64, device="cuda", dtype=torch.bfloat16)
+    w = torch.randn(64, 64, device="cuda", dtype=torch.bfloat16)
+    xf = x.float()
+    ops = (lambda: F.linear(x, w), lambda: x + x, lambda: x * x, lambda: x.float(), lambda: torch.rsqrt(xf),
+           lambda: xf.to(torch.bfloat16), lambda: xf.mean(-1, keepdim=True), lambda: F.silu(x))
+    for _ in range(20):
+        for o in ops:
+            o()
+    torch.cuda.synchronize()
+    r = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            for o in ops:
+                o()
+        r.append((time.perf_counter() - t0) / (n * len(ops)) * 1e6)
+        torch.cuda.synchronize()
+    r.sort()
+    return float(f"{r[len(r) // 2]:.4g}")
+
+
 class Out:
-    def __init__(self, path, script):
+    def __init__(self, path, script, host_op_us=None):
+        """host_op_us: this host's host_probe(); added to every eagerly issued record."""
         self.path = path
         self.n = 0
+        self.host_op_us = host_op_us
         self.f = open(path, "a") if path not in (None, "-") else sys.stdout
         info = env_info()
         info["program"] = script
+        if host_op_us is not None:
+            info["host_op_us"] = host_op_us
         self.gpu = info.get("gpu", "unknown")
         self.f.write("# env " + json.dumps(info, separators=(",", ":")) + "\n")
         self.f.flush()
@@ -116,6 +155,8 @@ class Out:
         d.setdefault("issue", "graph" if d.get("cuda_graph") is True else "torch")
         d.setdefault("hw", HW)
         d.setdefault("gpu", self.gpu)
+        if self.host_op_us is not None and d["issue"] == "torch":
+            d.setdefault("host_op_us", self.host_op_us)
         for k in ("ms", "ms_p10", "ms_p90"):
             if k in d and d[k] is not None:
                 d[k] = float(f"{d[k]:.6g}")

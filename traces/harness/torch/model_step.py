@@ -5,7 +5,7 @@ host issues it (eager host overhead included, as in a serving loop).
 run() takes the case plan: heldout/model_step_ho.py calls it with its own.
 Usage: model_step.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
-from hcommon import LIST_CASES, QUICK, Out, bench, check, free_cuda, list_cases, load_cfg, log, out_path, run_cases
+from hcommon import LIST_CASES, QUICK, Out, host_probe, bench, check, free_cuda, list_cases, load_cfg, log, out_path, run_cases
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -79,7 +79,7 @@ def run(P, program="model_step.py"):
     if list_cases([(f"model_step {name}", [c for c in cases if fits(load_cfg(name), L, c)])
                    for name, L, cases in P]):
         return
-    out = Out(out_path("model_step.jsonl"), program)
+    out = Out(out_path("model_step.jsonl"), program, host_probe())
     for name, L, cases in P:
         try:
             cfg = load_cfg(name)

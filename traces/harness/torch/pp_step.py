@@ -18,7 +18,7 @@ os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 import time  # noqa: E402
 
 from coll import end_worker, gpu_counts, init_worker, spawn  # noqa: E402
-from hcommon import HELDOUT, LIST_CASES, Out, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, Out, host_probe, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -120,7 +120,8 @@ def time_pipeline(f, reps, grp):
 
 def worker(rank, world, port, path, pps):
     groups = init_worker(rank, world, port, pps)
-    out = Out(path, "pp_step.py") if rank == 0 else None
+    probe = host_probe()  # every rank at once: the host as loaded during the run
+    out = Out(path, "pp_step.py", probe) if rank == 0 else None
     t0 = time.time()
     for pp in pps:
         grp = groups[pp]
