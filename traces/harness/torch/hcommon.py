@@ -105,7 +105,7 @@ def env_info():
     return d
 
 
-def host_probe(reps=7, n=150):
+def host_probe(reps=9, n=300):
     """This host's speed at eager PyTorch: CPU microseconds per issued op, the median over `reps`
     rounds of n passes over a fixed mix of one-kernel ops on tiny CUDA tensors (F.linear, add, mul,
     casts, rsqrt, a row mean, silu). Each takes far longer to issue than the GPU takes to run it, so
@@ -155,8 +155,8 @@ class Out:
         d.setdefault("issue", "graph" if d.get("cuda_graph") is True else "torch")
         d.setdefault("hw", HW)
         d.setdefault("gpu", self.gpu)
-        if self.host_op_us is not None and d["issue"] == "torch":
-            d.setdefault("host_op_us", self.host_op_us)
+        if self.host_op_us is not None and d["issue"] == "torch" and "host_op_us" not in d:
+            d["host_op_us"] = self.host_op_us
         for k in ("ms", "ms_p10", "ms_p90"):
             if k in d and d[k] is not None:
                 d[k] = float(f"{d[k]:.6g}")

@@ -122,6 +122,8 @@ def run(P, program="model_step.py"):
                 del g
             return d
 
+        out.host_op_us = host_probe()  # the host's speed now (it drifts between runs), and a warm-up
+        log(f"model_step: {name} host probe {out.host_op_us} us per eager op")
         run_cases(out, ok_cases, one, f"model_step {name}")
         del m, arena
         free_cuda()

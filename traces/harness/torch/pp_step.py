@@ -142,6 +142,9 @@ def worker(rank, world, port, path, pps):
                 except Exception as ex:  # noqa
                     log(f"pp_step: rank {rank} build {name} pp={pp} failed: {ex}")
                     continue
+                probe = host_probe()  # the group's ranks at once: the host's speed now, and a warm-up
+                if rank == 0:
+                    out.host_op_us = probe
                 for c in plan():
                     phase, b, n, mb = c
                     try:

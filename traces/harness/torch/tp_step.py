@@ -119,6 +119,9 @@ def worker(rank, world, port, path, tps):
                 except Exception as ex:  # noqa
                     log(f"tp_step: rank {rank} build {name} tp={tp} failed: {ex}")
                     continue
+                probe = host_probe()  # the group's ranks at once: the host's speed now, and a warm-up
+                if rank == 0:
+                    out.host_op_us = probe
                 for c in plan(name):
                     phase, b, n, graph = c
                     try:
