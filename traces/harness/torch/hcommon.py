@@ -178,15 +178,20 @@ def stats(times):
 _ctr = [0]
 
 
-def bench(fn, queued=True, warmup=3, target_s=0.1, min_reps=5, max_reps=50, kernels_per_call=1):
-    """Time fn(i) (i: running call number, for buffer rotation). Returns stats dict + timing."""
+def bench(fn, queued=True, warmup=3, target_s=0.1, min_reps=5, max_reps=50, kernels_per_call=1, warmup_s=0.0):
+    """Time fn(i) (i: running call number, for buffer rotation). Returns stats dict + timing.
+    Warm-up: at least `warmup` calls and at least warmup_s seconds of them (the first eager step
+    after a model is built ran up to 1.5x slow after 3 calls: traces/README.md)."""
     import torch
 
     def call():
         fn(_ctr[0])
         _ctr[0] += 1
-    for _ in range(warmup):
+    t_w = time.perf_counter()
+    n_w = 0
+    while n_w < warmup or time.perf_counter() - t_w < warmup_s:
         call()
+        n_w += 1
     torch.cuda.synchronize()
     # estimate GPU time and host issue time per call
     s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

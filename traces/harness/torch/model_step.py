@@ -111,7 +111,8 @@ def run(P, program="model_step.py"):
             else:
                 fn = lambda i: m.forward(x, phase, n)  # noqa
             big = phase == "prefill" and b * s >= 2048
-            st = bench(fn, queued=False, warmup=2 if big else 3, target_s=0.3, min_reps=3 if big else 10, max_reps=40)
+            st = bench(fn, queued=False, warmup=2 if big else 3, target_s=0.3, min_reps=3 if big else 10, max_reps=40,
+                       warmup_s=0 if big else 0.5)
             d = {"op": "model_step", "model": name, "phase": phase, "batch": b}
             d["seq" if phase == "prefill" else "context"] = n
             d.update(tp=1, layers=L, cuda_graph=graph, dtype="bf16")

@@ -140,7 +140,7 @@ def worker(rank, world, port, path, tps):
                             f = g.replay
                         else:
                             f = lambda: m.forward(x, phase, n)  # noqa
-                        t = time_over_ranks(f, 2, 1, 5 if phase == "prefill" else 10, 40, 0.3,
+                        t = time_over_ranks(f, 2 if graph or phase == "prefill" else 20, 1, 5 if phase == "prefill" else 10, 40, 0.3,
                                             grp if tp > 1 else None)
                         if rank == 0:
                             d = {"op": "model_step", "model": name, "phase": phase, "batch": b}
