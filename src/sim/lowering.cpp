@@ -243,8 +243,13 @@ void Lowering::lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out)
   }
   // Streaming kernels (AnalyticalCostModel::elementwise_stream).
   const ElementwiseStream es = plans_.elementwise_stream(op);
-  lower_stream(op.bytes_read.value(), op.bytes_written.value(), es.warm_l2, es.efficiency, op.flops.value(), op.kernels,
-               overhead, out);
+  const size_t first = out.size();
+  lower_stream(op.bytes_read.value() + es.extra_read, op.bytes_written.value(), es.warm_l2, es.efficiency,
+               op.flops.value(), op.kernels, overhead, out);
+  // A row kernel's latency-bound walk over its row: each CTA's serial part when the rows fit in
+  // one wave (more rows: bandwidth-bound, as in the analytical model's max()).
+  if (es.serial > 0 && op.as<RowShape>().rows <= machine().sms)
+    for (size_t i = first; i < out.size(); ++i) out[i].cta_serial = seconds_to_ticks(es.serial);
 }
 
 }  // namespace headroom::sim

@@ -240,17 +240,18 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
 std::string hardware_yaml_with_params(const std::string& base_file, const KernelParams& p) {
   std::ifstream in(base_file);
   if (!in) throw InputError(fmt::format("{}: cannot open file", base_file));
+  static const std::string kHeader = "# Analytical kernel model parameters (docs/kernel-model.md), fitted by headroom calibrate.";
   std::ostringstream out;
   std::string line;
   bool skipping = false;
   while (std::getline(in, line)) {
     const bool top_level = !line.empty() && line[0] != ' ' && line[0] != '#';
     if (top_level) skipping = line.rfind("kernel_model:", 0) == 0;
-    if (!skipping) out << line << "\n";
+    if (!skipping && line != kHeader) out << line << "\n";  // the header is written once, below
   }
   std::string text = out.str();
   while (text.size() > 1 && text[text.size() - 1] == '\n' && text[text.size() - 2] == '\n') text.pop_back();
-  text += "\n# Analytical kernel model parameters (docs/kernel-model.md), fitted by headroom calibrate.\n";
+  text += "\n" + kHeader + "\n";
   text += kernel_params_yaml(p);
   return text;
 }

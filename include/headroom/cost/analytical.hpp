@@ -55,6 +55,8 @@ struct StreamPlan {
 struct ElementwiseStream {
   bool warm_l2 = false;
   double efficiency = 1;
+  double extra_read = 0;  // bytes read a second time (a row kernel's second pass over rows it cannot hold on chip)
+  double serial = 0;      // seconds: one CTA's latency-bound pass over its row (row kernels with few rows)
 };
 
 // An MoE expert op as kernels: up to four GEMMs (routed gate-up and down, each run `times` times,

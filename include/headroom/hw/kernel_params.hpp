@@ -25,9 +25,12 @@ struct KernelParams {
   // Memory system.
   double hbm_read_efficiency = 1;    // fraction of datasheet HBM bandwidth reached by read streams
   double hbm_write_efficiency = 1;   // ... by write streams
+  double hbm_turnaround_penalty = 0; // mixed HBM streams: extra time when reads and writes are equal (bus turnarounds)
   double l2_bandwidth_ratio = 1;     // L2-resident bandwidth as a multiple of datasheet HBM bandwidth
   double torch_elementwise_efficiency = 1;  // PyTorch's vectorized elementwise/reduction kernels vs a tuned stream
   double strided_elementwise_efficiency = 1;  // PyTorch's non-vectorized path (non-contiguous views) vs a tuned stream
+  double row_kernel_onchip_bytes = 262144;  // row kernels (F.rms_norm): the longest row a CTA keeps on chip between passes
+  double row_kernel_cta_bandwidth = 1e12; // row kernels: bytes/s one CTA walks its row at (latency-bound); default: no limit
   // GEMM.
   std::array<double, 8> gemm_efficiency{1, 1, 1, 1, 1, 1, 1, 1};  // per DType: main-loop fraction of peak
   double gemm_overhead = 0;      // seconds per GEMM kernel beyond kernel_overhead (descriptors, prologue)
