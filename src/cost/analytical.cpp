@@ -77,7 +77,8 @@ Seconds AnalyticalCostModel::host_issue_time(IssueMode mode) const {
 
 Seconds AnalyticalCostModel::host_time(const Op& op, IssueMode mode) const {
   Seconds t = host_issue_time(mode) * static_cast<double>(op.kernels);
-  if (op.kind == OpKind::Collective && mode == IssueMode::Torch) t += Seconds(p_.collective_host_overhead);
+  if (op.kind == OpKind::Collective && mode == IssueMode::Torch)
+    t += Seconds(p_.collective_host(static_cast<int>(op.as<CollectiveShape>().gpus)));
   return t;
 }
 

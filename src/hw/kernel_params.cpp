@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "headroom/core/yaml_reader.hpp"
 
 namespace headroom {
@@ -82,6 +85,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.collective_latency_gather; }},
       {"collective_host_overhead", true, 0, 500e-6, 10e-6, "extra CPU time of an eager torch.distributed collective call",
        [](KernelParams& p) -> double& { return p.collective_host_overhead; }},
+      {"collective_host_growth", false, 0, 4.0, 0.3, "the eager collective's host cost grows by this fraction per doubling of the group beyond two GPUs (it waits for the slowest rank's host)",
+       [](KernelParams& p) -> double& { return p.collective_host_growth; }},
       {"collective_latency_growth", false, 0, 2.0, 0.3, "collective latencies (every protocol) grow by this fraction per doubling of the group beyond two GPUs",
        [](KernelParams& p) -> double& { return p.collective_latency_growth; }},
       {"collective_bw_efficiency", false, 0.05, 1.0, 0.8, "all-reduce: fraction of per-direction link bandwidth NCCL reaches",
@@ -94,6 +99,11 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.collective_ll_bandwidth; }},
   };
   return t;
+}
+
+double KernelParams::collective_host(int gpus) const {
+  if (gpus <= 1) return 0.0;
+  return collective_host_overhead * (1.0 + collective_host_growth * std::max(0.0, std::log2(static_cast<double>(gpus)) - 1.0));
 }
 
 KernelParams read_kernel_params(const YamlReader& r) {

@@ -32,7 +32,8 @@ Seconds CycleCostModel::host_issue_time(IssueMode mode) const {
 // As AnalyticalCostModel::host_time: an eager torch.distributed call costs the host extra.
 Seconds CycleCostModel::host_time(const Op& op, IssueMode mode) const {
   Seconds t = host_issue_time(mode) * static_cast<double>(op.kernels);
-  if (op.kind == OpKind::Collective && mode == IssueMode::Torch) t += Seconds(lowering_.params().collective_host_overhead);
+  if (op.kind == OpKind::Collective && mode == IssueMode::Torch)
+    t += Seconds(lowering_.params().collective_host(static_cast<int>(op.as<CollectiveShape>().gpus)));
   return t;
 }
 

@@ -230,7 +230,8 @@ void Lowering::lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out)
     case OpKind::Collective:
       collective(op, overhead, out);
       // As AnalyticalCostModel::host_time: an eager torch.distributed call costs the host extra.
-      if (mode == IssueMode::Torch) out.back().host_extra = seconds_to_ticks(p_.collective_host_overhead);
+      if (mode == IssueMode::Torch)
+        out.back().host_extra = seconds_to_ticks(p_.collective_host(static_cast<int>(op.as<CollectiveShape>().gpus)));
       return;
     case OpKind::Launch: {
       KernelPlan l;

@@ -46,3 +46,21 @@ TEST(Collective, LargeMessagesTakeTheSimpleProtocol) {
   // all-reduce of 1 GiB on 2 GPUs: 20 + 2^30 / (450e9 x 0.8) us.
   EXPECT_NEAR(us(CollectiveKind::AllReduce, 2, b), 20 + b / (450e9 * 0.8) * 1e6, 1e-3);
 }
+
+TEST(Collective, EagerHostCostGrowsWithTheGroup) {
+  // An eager torch.distributed call waits for the slowest rank's host: 24 us on 2 GPUs, growing by
+  // 100% per doubling (the fitted value is near 1): 48 us on 4, 72 us on 8, nothing inside a graph.
+  HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  KernelParams p = hw.kernel_model.value_or(KernelParams{});
+  p.host_issue_torch = 10e-6;
+  p.collective_host_overhead = 24e-6;
+  p.collective_host_growth = 1.0;
+  AnalyticalCostModel m(hw, p);
+  auto host_us = [&](int64_t gpus, IssueMode mode) {
+    return m.host_time(make_collective("c", CollectiveKind::AllReduce, gpus, 4096, DType::BF16), mode).value() * 1e6;
+  };
+  EXPECT_NEAR(host_us(2, IssueMode::Torch), 10.0 + 24.0, 1e-9);
+  EXPECT_NEAR(host_us(4, IssueMode::Torch), 10.0 + 48.0, 1e-9);
+  EXPECT_NEAR(host_us(8, IssueMode::Torch), 10.0 + 72.0, 1e-9);
+  EXPECT_NEAR(host_us(4, IssueMode::Graph), 0.0, 1e-12);
+}
