@@ -38,6 +38,7 @@ const HardwareSpec& pinned_h200() {
     p.graph_kernel_overhead = 1.536e-6;
     p.hbm_read_efficiency = 0.8577;
     p.hbm_write_efficiency = 0.8851;
+    p.hbm_turnaround_penalty = 0;  // (fitted since; these derivations predate it)
     p.gemm_efficiency[static_cast<size_t>(DType::BF16)] = 0.7822;
     p.gemm_overhead = 1.327e-6;
     p.gemm_tile_128x128 = 0.9977;
