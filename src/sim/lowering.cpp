@@ -126,6 +126,18 @@ void Lowering::attention(const Op& op, Tick launch, std::vector<KernelPlan>& out
   if (plan.prefill) {
     // One CTA per (sequence, head, 128-query block); one resident per SM (FA2 forward, d <= 256).
     a.label = "fa2_fwd";
+    if (plan.causal_schedule) {
+      // Causal: unequal items in a list schedule (AnalyticalCostModel::attention_plan): each SM
+      // does the average share of the work plus, at the end, one longest item.
+      const double share = 1.0 - 1.0 / m_.sms;
+      a.ctas = m_.sms;
+      a.ctas_per_sm = 1;
+      a.cta_serial = seconds_to_ticks((plan.items / m_.sms + share) * p_.attn_block_overhead);
+      a.cta_cycles = work_to_cycles(op.flops.value() / m_.sms + plan.longest_flops * share, per_cycle);
+      a.cta_bytes = (op.bytes_read.value() / p_.hbm_read_efficiency + op.bytes_written.value() / p_.hbm_write_efficiency) / m_.sms;
+      out.push_back(a);
+      return;
+    }
     a.ctas = std::max<int64_t>(1, static_cast<int64_t>(plan.items));
     a.ctas_per_sm = 1;
     const double n = static_cast<double>(a.ctas);

@@ -37,6 +37,7 @@ struct AttentionPlan {
   double splits = 1;         // decode: context splits per item (a combine kernel follows when > 1)
   double waves = 0;          // prefill: ceil(items / SMs); decode: ceil(items x splits / (SMs x CTAs/SM))
   double longest_flops = 0;  // prefill: FLOPs of the longest item (the last query block)
+  bool causal_schedule = false;  // prefill, causal: unequal items as a list schedule (share + one longest)
   double share = 1;          // decode: fraction of an SM's bandwidth share reached (CTAs per SM)
   double kv_bytes = 0;       // decode: KV (and split partial) traffic
   double q_o_bytes = 0;      // decode: query in and output out

@@ -1,0 +1,52 @@
+// FlashAttention prefill in the analytical model against hand-derived times (bf16 dense peak
+// 989.5 TFLOP/s, 132 SMs, main loop at the full peak and no fixed costs, so only the schedule
+// moves the time): causal attention's unequal work items as a list schedule.
+#include <gtest/gtest.h>
+
+#include "headroom/cost/analytical.hpp"
+
+using namespace headroom;
+
+namespace {
+AnalyticalCostModel ideal() {
+  static HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  KernelParams p = hw.kernel_model.value_or(KernelParams{});
+  p.attn_prefill_efficiency = 1.0;
+  p.attn_block_overhead = 0.0;
+  return AnalyticalCostModel(hw, p);
+}
+// Compute time (us) of a one-sequence prefill of `seq` tokens, 32 query heads of 128 (8 KV heads).
+double compute_us(int64_t seq, bool causal) {
+  AttentionShape s;
+  s.phase = Phase::Prefill;
+  s.batch = 1;
+  s.q_len = s.kv_len = seq;
+  s.heads = 32;
+  s.kv_heads = 8;
+  s.qk_dim = s.v_dim = 128;
+  s.causal = causal;
+  return ideal().attention_plan(make_attention("a", s, DType::BF16, DType::BF16), 0.0).compute * 1e6;
+}
+}  // namespace
+
+TEST(AttentionPrefill, CausalAtOneThousandTokensTakesAboutAsLongAsFullAttention) {
+  // 1024 tokens: 32 heads x 8 query blocks = 256 items, two waves on 132 SMs.
+  // Full: every item 2 x 128 x 1024 x 256 = 67.1 MFLOP at 1/132 of the peak = 8.95 us, 2 waves:
+  // 17.90 us. Causal: the average SM's share (32 x 1024 x 1025 / 2 pairs x 512 FLOP = 8.60 GFLOP
+  // over the peak = 8.69 us) plus one longest item (8.95 us x 131/132 = 8.88 us): 17.57 us.
+  EXPECT_NEAR(compute_us(1024, false), 17.905, 0.01);
+  EXPECT_NEAR(compute_us(1024, true), 17.574, 0.01);
+}
+
+TEST(AttentionPrefill, CausalApproachesHalfTheWorkAtLongSequences) {
+  // 16384 tokens: 4096 items; causal 2364.6 us against full 4583.6 us (32 waves): 0.516.
+  EXPECT_NEAR(compute_us(16384, true), 2364.65, 0.1);
+  EXPECT_NEAR(compute_us(16384, true) / compute_us(16384, false), 0.516, 0.001);
+}
+
+TEST(AttentionPrefill, OneWaveOfItemsTakesTheLongestItemCausalOrNot) {
+  // 512 tokens: 128 items fit on 132 SMs at once; the last query block sees every key either way:
+  // 2 x 128 x 512 x 256 FLOP at 1/132 of the peak = 4.476 us.
+  EXPECT_NEAR(compute_us(512, true), 4.476, 0.001);
+  EXPECT_NEAR(compute_us(512, false), 4.476, 0.001);
+}
