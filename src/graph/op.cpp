@@ -256,6 +256,9 @@ Op make_moe_router(std::string name, int64_t tokens, int64_t hidden, int64_t exp
   Op op = make_gemm(std::move(name), tokens, experts, hidden, dtype);
   op.kind = OpKind::MoeRouter;
   op.flops += Flops(6.0 * tokens * experts);  // softmax and top-k
+  // The router GEMM, top-k, a softmax over the k kept logits and its cast back: 4 kernels
+  // (Mixtral's routing; traces/harness/torch/model.py).
+  op.kernels = 4;
   return op;
 }
 

@@ -47,9 +47,14 @@ def load_cfg(name):
     with open(os.path.join(MODELS_DIR, name + ".yaml")) as f:
         y = yaml.safe_load(f)
     a, ffn = y["attention"], y["ffn"]
-    return dict(name=name, layers=y["layers"], hidden=y["hidden"], vocab=y["vocab"], heads=a["heads"],
-                kv_heads=a["kv_heads"], head_dim=a["head_dim"], rope_theta=a.get("rope_theta", 10000.0),
-                inter=ffn["intermediate"])
+    c = dict(name=name, layers=y["layers"], hidden=y["hidden"], vocab=y["vocab"], heads=a["heads"],
+             kv_heads=a["kv_heads"], head_dim=a["head_dim"], rope_theta=a.get("rope_theta", 10000.0),
+             inter=ffn["intermediate"])
+    moe = y.get("moe")
+    if moe:  # every layer MoE (model.py supports no dense-first layers nor shared experts)
+        assert moe.get("shared_experts", 0) == 0 and moe.get("first_dense_layers", 0) == 0, name
+        c.update(experts=moe["experts"], top_k=moe["top_k"], expert_inter=moe["expert_intermediate"])
+    return c
 
 
 def list_cases(groups):

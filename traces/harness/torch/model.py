@@ -6,6 +6,9 @@ Per layer: rmsnorm -> fused qkv linear -> RoPE -> KV-cache write -> SDPA (flash,
 position of each sequence. The input is the hidden-state tensor [batch, tokens, hidden] (no
 embedding lookup). Tensor parallel = Megatron split (qkv / gate-up by columns, o / down by rows);
 the lm-head is not split (each rank computes the full vocab).
+MoE models (cfg "experts", one GPU): the FFN is a router (linear, top-k, softmax over the k
+logits, cast: 4 kernels) and moe.py's grouped experts (torch._grouped_mm); moe_impl="loop" runs
+moe.py's per-expert loop instead (the correctness reference).
 """
 import math
 
@@ -14,6 +17,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from hcommon import MODELS_DIR, load_cfg  # noqa: F401  (torch-free; re-exported here)
+from moe import moe_grouped, moe_loop
 
 _GQA_MODE = {}
 
@@ -74,15 +78,22 @@ class Model:
         self.hq, self.hk, self.d = cfg["heads"] // tp, cfg["kv_heads"] // tp, d
         self.I = cfg["inter"] // tp
         self.H = H
+        self.E, self.K = cfg.get("experts", 0), cfg.get("top_k", 0)
+        self.moe_impl = "grouped"
+        assert not self.E or tp == 1, "MoE models run on one GPU here"
         self.backends = [SDPBackend.FLASH_ATTENTION] if dtype in (torch.bfloat16, torch.float16) else [SDPBackend.MATH]
         self.mode = gqa_mode(device) if self.backends[0] == SDPBackend.FLASH_ATTENTION else "enable_gqa"
         e = lambda *s: torch.empty(*s, device=device, dtype=dtype)  # noqa
         self.layers = []
         if init:
             for _ in range(self.L):
-                self.layers.append(dict(
-                    ln1=e(H), wqkv=e((self.hq + 2 * self.hk) * d, H), wo=e(H, self.hq * d),
-                    ln2=e(H), wgu=e(2 * self.I, H), wd=e(H, self.I)))
+                Ld = dict(ln1=e(H), wqkv=e((self.hq + 2 * self.hk) * d, H), wo=e(H, self.hq * d), ln2=e(H))
+                if self.E:
+                    Ie = cfg["expert_inter"]
+                    Ld.update(wr=e(self.E, H), wgu=e(self.E, 2 * Ie, H), wd=e(self.E, H, Ie))
+                else:
+                    Ld.update(wgu=e(2 * self.I, H), wd=e(H, self.I))
+                self.layers.append(Ld)
             self.norm = e(H)
             self.lm_head = e(cfg["vocab"], H)
             g = torch.Generator(device=device)
@@ -92,7 +103,7 @@ class Model:
                     if k.startswith("ln"):
                         w.normal_(1.0, 0.1, generator=g)
                     else:
-                        w.normal_(0.0, 1.0 / math.sqrt(w.shape[1]), generator=g)
+                        w.normal_(0.0, 1.0 / math.sqrt(w.shape[-1]), generator=g)
             self.norm.normal_(1.0, 0.1, generator=g)
             self.lm_head.normal_(0.0, 1.0 / math.sqrt(H), generator=g)
         inv = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, d, 2, device=device, dtype=torch.float32) / d))
@@ -112,6 +123,7 @@ class Model:
         m.layers = [{k: w.to(dtype) for k, w in Ld.items()} for Ld in self.layers]
         m.norm = self.norm.to(dtype)
         m.lm_head = self.lm_head.to(dtype)
+        m.moe_impl = self.moe_impl
         return m
 
     def alloc_cache(self, b, T, arena=None):
@@ -158,6 +170,13 @@ class Model:
                 o = o.transpose(1, 2).reshape(b, s, hq * d)
                 x = x + self._allreduce(F.linear(o, Ld["wo"]))
                 h = rmsnorm(x, Ld["ln2"])
+                if self.E:
+                    hf = h.reshape(b * s, self.H)
+                    topv, topi = torch.topk(F.linear(hf, Ld["wr"]), self.K, dim=-1)
+                    topw = torch.softmax(topv.float(), dim=-1).to(h.dtype)
+                    moe = moe_grouped if self.moe_impl == "grouped" else moe_loop
+                    x = x + moe(hf, topi, topw, Ld["wgu"], Ld["wd"]).view(b, s, self.H)
+                    continue
                 gu = F.linear(h, Ld["wgu"])
                 g_, u = gu.chunk(2, dim=-1)
                 x = x + self._allreduce(F.linear(F.silu(g_) * u, Ld["wd"]))

@@ -40,6 +40,13 @@ def plan():
     for b, s in [(1, 512), (1, 2048)]:
         c70.append(("prefill", b, s, False))
     P.append(("llama3-70b", 16, c70))
+    # MoE: Mixtral-8x7B, 8 of its 32 layers (router + grouped experts, model.py)
+    cm = []
+    for b in (1, 8, 64):
+        for g in (False, True):
+            cm.append(("decode", b, 2048, g))
+    cm += [("decode", 256, 512, True), ("prefill", 1, 512, False), ("prefill", 1, 2048, False), ("prefill", 4, 1024, False)]
+    P.append(("mixtral-8x7b", 8, cm))
     return P
 
 
@@ -53,8 +60,30 @@ def fits(cfg, L, c):
     return kv_bytes(cfg, L, b, n + 1 if ph == "decode" else n) <= MAX_KV_BYTES
 
 
+def correctness_moe(cfg):
+    """MoE, 1 layer: the grouped experts (torch._grouped_mm) vs moe.py's per-expert loop, both
+    bf16 with the same routing (an fp32 model could route tokens differently)."""
+    m = Model(cfg, layers=1, max_pos=4096)
+    for phase, b, n in (("decode", 4, 64), ("prefill", 2, 64)):
+        T = n + 1 if phase == "decode" else n
+        s = 1 if phase == "decode" else n
+        a = m.alloc_cache(b, T)
+        x = torch.randn(b, s, cfg["hidden"], device="cuda", dtype=torch.bfloat16)
+        m.moe_impl = "grouped"
+        y = m.forward(x, phase, n)
+        m.moe_impl = "loop"
+        yr = m.forward(x, phase, n)
+        m.moe_impl = "grouped"
+        e = check(f"model_step {cfg['name']} {phase} grouped vs loop", y, yr, 2e-2)
+        log(f"model_step: {cfg['name']} 1-layer {phase} grouped experts vs per-expert loop rel err {e:.2e}")
+        del a
+    del m
+
+
 def correctness(cfg):
     """1-layer model: bf16 flash step vs fp32 math-attention step on the same weights."""
+    if cfg.get("experts"):
+        return correctness_moe(cfg)
     m = Model(cfg, layers=1, max_pos=4096)
     r = m.converted(torch.float32)
     for phase, b, n in (("decode", 2, 64), ("prefill", 2, 64)):
