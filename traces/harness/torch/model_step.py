@@ -5,6 +5,8 @@ host issues it (eager host overhead included, as in a serving loop).
 run() takes the case plan: heldout/model_step_ho.py calls it with its own.
 Usage: model_step.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
+import os
+
 from hcommon import LIST_CASES, QUICK, Out, host_probe, bench, check, free_cuda, list_cases, load_cfg, log, out_path, run_cases
 
 if not LIST_CASES:  # listing the cases needs no torch
@@ -161,7 +163,9 @@ def run(P, program="model_step.py"):
 
 
 def main():
-    run(plan())
+    # HARNESS_MODELS="a b": only those models of the plan
+    only = os.environ.get("HARNESS_MODELS", "").split()
+    run([p for p in plan() if not only or p[0] in only])
 
 
 if __name__ == "__main__":
