@@ -241,13 +241,15 @@ Op make_moe_experts(std::string name, MoeShape s, DType dtype) {
   const double act = (routed_tokens + shared_tokens) * (2.0 * s.hidden + 6.0 * s.inter) * e;
   op.bytes_read = op.weight_bytes + Bytes(act * 0.5 + s.tokens * s.hidden * e);
   op.bytes_written = Bytes(act * 0.5 + s.tokens * s.hidden * e);
-  // Kernels of the reference implementations (traces/harness/torch/moe.py). grouped: argsort (3),
-  // expert counts and offsets (2), index_select, 2 grouped GEMMs, silu, mul, weight gather and
-  // multiply (2), zeros, index_add = 15. loop: one_hot, sum, compare, nonzero, zeros (5, one
+  // Kernels of the reference implementations (traces/harness/torch/moe.py). grouped, as profiled
+  // (traces/h200/host_ops.json): argsort (3 device copies, arange, radix sort), token index
+  // (floor-divide), expert counts (2 fills, scatter-add), offsets (scan init, scan),
+  // index_select, 2 grouped GEMMs (each a problem-setup kernel and the CUTLASS GEMM), silu, mul,
+  // weight gather and multiply (2), zeros, index_add = 22. loop: one_hot, sum, compare, nonzero, zeros (5, one
   // sync), then per touched expert: where (2 + a sync), gather, 2 GEMMs, silu, mul, weight gather,
   // multiply, index_add = 10.
   const int touched = static_cast<int>(std::ceil(s.experts_touched));
-  op.kernels = s.grouped ? 15 : 5 + 10 * touched;
+  op.kernels = s.grouped ? 22 : 5 + 10 * touched;
   op.syncs = s.grouped ? 0 : 1 + touched;
   return op;
 }
@@ -256,9 +258,10 @@ Op make_moe_router(std::string name, int64_t tokens, int64_t hidden, int64_t exp
   Op op = make_gemm(std::move(name), tokens, experts, hidden, dtype);
   op.kind = OpKind::MoeRouter;
   op.flops += Flops(6.0 * tokens * experts);  // softmax and top-k
-  // The router GEMM, top-k, a softmax over the k kept logits and its cast back: 4 kernels
-  // (Mixtral's routing; traces/harness/torch/model.py).
-  op.kernels = 4;
+  // The router GEMM, top-k (gatherTopK, bitonic sort), a cast to fp32, the softmax over the k
+  // kept logits and the cast back: 6 kernels (Mixtral's routing as traces/harness/torch/model.py
+  // writes it; profiled, traces/h200/host_ops.json).
+  op.kernels = 6;
   return op;
 }
 
