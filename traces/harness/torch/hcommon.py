@@ -110,12 +110,30 @@ def env_info():
     return d
 
 
+def host_us(fn, n=300, reps=5, warmup=20):
+    """CPU microseconds per call of fn() (no args), the median over `reps` rounds of n calls after
+    `warmup` calls; the GPU is synchronized between rounds, not inside them."""
+    import torch
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    r = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        r.append((time.perf_counter() - t0) / n * 1e6)
+        torch.cuda.synchronize()
+    r.sort()
+    return r[len(r) // 2]
+
+
 def host_probe(reps=9, n=300):
     """This host's speed at eager PyTorch: CPU microseconds per issued op, the median over `reps`
     rounds of n passes over a fixed mix of one-kernel ops on tiny CUDA tensors (F.linear, add, mul,
     casts, rsqrt, a row mean, silu). Each takes far longer to issue than the GPU takes to run it, so
-    the loop measures the host alone. Eager model steps are host-bound at small batch; headroom
-    scales its per-kernel host cost by this probe (records carry it as host_op_us)."""
+    the loop measures the host alone. Records carry it as host_op_us (information: headroom does
+    not use it, docs/kernel-model.md "Known gaps")."""
     import torch
     import torch.nn.functional as F
     x = torch.randn(4, 64, device="cuda", dtype=torch.bfloat16)
@@ -123,20 +141,11 @@ def host_probe(reps=9, n=300):
     xf = x.float()
     ops = (lambda: F.linear(x, w), lambda: x + x, lambda: x * x, lambda: x.float(), lambda: torch.rsqrt(xf),
            lambda: xf.to(torch.bfloat16), lambda: xf.mean(-1, keepdim=True), lambda: F.silu(x))
-    for _ in range(20):
+
+    def one_pass():
         for o in ops:
             o()
-    torch.cuda.synchronize()
-    r = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            for o in ops:
-                o()
-        r.append((time.perf_counter() - t0) / (n * len(ops)) * 1e6)
-        torch.cuda.synchronize()
-    r.sort()
-    return float(f"{r[len(r) // 2]:.4g}")
+    return float(f"{host_us(one_pass, n=n, reps=reps) / len(ops):.4g}")
 
 
 class Out:

@@ -13,24 +13,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from hcommon import env_info, host_probe, load_cfg, log
+from hcommon import env_info, host_probe, host_us, load_cfg, log
 from model import Model
 from moe import GMM, moe_grouped
-
-
-def host_us(fn, n=300, reps=5):
-    for _ in range(20):
-        fn()
-    torch.cuda.synchronize()
-    r = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        r.append((time.perf_counter() - t0) / n * 1e6)
-        torch.cuda.synchronize()
-    r.sort()
-    return r[len(r) // 2]
 
 
 def kernels(fn):
