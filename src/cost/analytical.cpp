@@ -22,6 +22,11 @@ constexpr Tile kTiles[] = {{128, 256, nullptr}, {256, 128, nullptr}, {128, 128, 
                            {64, 128, &KernelParams::gemm_tile_64x128}, {128, 64, &KernelParams::gemm_tile_64x128}};
 // fp32 runs on the FMA units: its small-m kernels are GEMVs without padding rows.
 constexpr Tile kFp32Gemv{1, 128, nullptr};
+// int8 GEMMs (torch._int_mm -> cuBLASLt) run Ampere-style CUTLASS kernels on Hopper (mma.sync,
+// not wgmma), profiled on H200: cutlass_80_tensorop_i16832gemm_s8_{64x64, 128x64, 128x128,
+// 128x256}, and never split K.
+constexpr Tile kInt8Tiles[] = {{128, 256, nullptr}, {128, 128, &KernelParams::gemm_tile_128x128},
+                               {128, 64, &KernelParams::gemm_tile_64x128}, {64, 64, &KernelParams::gemm_tile_64x128}};
 // Weight-only quantized GEMMs (Marlin-style kernels) tile the batch in 16-row steps.
 constexpr Tile kMarlinTiles[] = {{16, 256, &KernelParams::gemm_tile_64x128}, {32, 256, &KernelParams::gemm_tile_64x128}};
 
@@ -123,7 +128,8 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
     c.tile_efficiency = t.rel ? p_.*(t.rel) : 1.0;
     c.tiles = ceil_div(m, t.m) * ceil_div(n, t.n) * batch;
     // Split-K when the tiles cannot fill the SMs and k is long enough to share (>= 256 per split).
-    if (c.tiles < sms_) c.splits = std::clamp<int64_t>(sms_ / c.tiles, 1, std::max<int64_t>(1, k / 256));
+    if (c.tiles < sms_ && d != DType::INT8)
+      c.splits = std::clamp<int64_t>(sms_ / c.tiles, 1, std::max<int64_t>(1, k / 256));
     c.ctas = c.tiles * c.splits;
     c.waves = static_cast<double>(ceil_div(c.ctas, sms_));
     const double k_cta = static_cast<double>(ceil_div(k, c.splits));
@@ -149,7 +155,11 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
     c.time = std::max(c.compute, c.memory) + c.overhead;
     if (c.time < best.time) best = c;
   };
-  for (const Tile& t : kTiles) consider(t);
+  if (d == DType::INT8) {
+    for (const Tile& t : kInt8Tiles) consider(t);
+  } else {
+    for (const Tile& t : kTiles) consider(t);
+  }
   if (d == DType::FP32) consider(kFp32Gemv);
   if (dequant_elements > 0)
     for (const Tile& t : kMarlinTiles) consider(t);
