@@ -137,3 +137,17 @@ TEST(Quantized, TorchInt4KernelRunsItsMathOnCudaCores) {
       am.cost(make_weight_gemm("w4", 4096, 4096, 4096, DType::BF16, f, 1, 0, Impl::Fused), IssueMode::Graph).time.value();
   EXPECT_LT(marlin * 10, t(4096));
 }
+
+TEST(Quantized, Int8GemmsUseAmpereTilesAndNeverSplitK) {
+  // torch._int_mm on H200 (profiled): CUTLASS sm80 kernels, tiles 64x64 to 128x256, no split-K.
+  // A decode-sized GEMM (32 x 4096 x 4096) has at most 64 tiles for 132 SMs: bf16 splits K to
+  // fill the SMs, int8 does not, and picks one of its own tile shapes.
+  AnalyticalCostModel m(h200());
+  const GemmPlan i8 = m.gemm_plan(32, 4096, 4096, 1, DType::INT8, 0.0, 0.0, 0.0);
+  const GemmPlan bf = m.gemm_plan(32, 4096, 4096, 1, DType::BF16, 0.0, 0.0, 0.0);
+  EXPECT_EQ(i8.splits, 1);
+  EXPECT_GT(bf.splits, 1);
+  const bool ampere_tile = (i8.tile_m == 128 && (i8.tile_n == 256 || i8.tile_n == 128 || i8.tile_n == 64)) ||
+                           (i8.tile_m == 64 && i8.tile_n == 64);
+  EXPECT_TRUE(ampere_tile) << i8.tile_m << "x" << i8.tile_n;
+}
