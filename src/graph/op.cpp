@@ -245,11 +245,12 @@ Op make_moe_experts(std::string name, MoeShape s, DType dtype) {
   // (traces/h200/host_ops.json): argsort (3 device copies, arange, radix sort), token index
   // (floor-divide), expert counts (2 fills, scatter-add), offsets (scan init, scan),
   // index_select, 2 grouped GEMMs (each a problem-setup kernel and the CUTLASS GEMM), silu, mul,
-  // weight gather and multiply (2), zeros, index_add = 22. loop: one_hot, sum, compare, nonzero, zeros (5, one
-  // sync), then per touched expert: where (2 + a sync), gather, 2 GEMMs, silu, mul, weight gather,
-  // multiply, index_add = 10.
+  // weight gather and multiply (2), zeros, index_add = 22. loop, as profiled: zeros, one_hot (fill,
+  // scatter), sum, compare, nonzero (reduce, copy to host, compact, select, copy to host) = 10
+  // with one host sync; then per touched expert torch.where (copy, reduce, copy to host: a sync,
+  // compact, select, indices), gather, 2 GEMMs, silu, mul, weight gather, multiply, index_add = 14.
   const int touched = static_cast<int>(std::ceil(s.experts_touched));
-  op.kernels = s.grouped ? 22 : 5 + 10 * touched;
+  op.kernels = s.grouped ? 22 : 10 + 14 * touched;
   op.syncs = s.grouped ? 0 : 1 + touched;
   return op;
 }

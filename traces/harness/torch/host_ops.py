@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from hcommon import env_info, host_probe, host_us, load_cfg, log
 from model import Model
-from moe import GMM, moe_grouped
+from moe import GMM, moe_grouped, moe_loop
 
 
 def kernels(fn):
@@ -77,6 +77,15 @@ def main():
         "zeros_like_index_add": lambda: torch.zeros_like(x).index_add_(0, tok, xs),
         "moe_grouped": lambda: moe_grouped(x, topi, topw, wgu, wd),
     }
+    # the per-expert loop (moe.py "loop") with 4, 8 and 16 experts hit, 64 tokens, top-2
+    for e_hit in (4, 8, 16):
+        ar = torch.arange(64, device=dev)
+        ti = torch.stack([ar % e_hit, (ar + 1) % e_hit], 1)
+        tw = torch.rand(64, 2, device=dev, dtype=bf)
+        xl = torch.randn(64, H, device=dev, dtype=bf)
+        wgl = torch.randn(e_hit, 2 * I, H, device=dev, dtype=bf)
+        wdl = torch.randn(e_hit, H, I, device=dev, dtype=bf)
+        ops[f"moe_loop_{e_hit}_experts"] = (lambda xl=xl, ti=ti, tw=tw, wgl=wgl, wdl=wdl: moe_loop(xl, ti, tw, wgl, wdl))
     res = {"env": env_info(), "host_probe_us": host_probe(), "dims": dict(T=T, H=H, E=E, K=K, I=I), "ops": {}}
     for name, fn in ops.items():
         try:
