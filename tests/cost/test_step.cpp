@@ -14,6 +14,15 @@ const HardwareSpec& h200() {
 ModelSpec model(const char* name) {
   return ModelSpec::from_yaml_file(std::string(HEADROOM_SOURCE_DIR) + "/models/" + name + ".yaml");
 }
+// A decode step of `layers` layers at `batch` sequences of 512 cached tokens.
+StepConfig decode512(int64_t batch, int64_t layers) {
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = batch;
+  c.context = 512;
+  c.layers = layers;
+  return c;
+}
 std::string error_of(const ModelSpec& m, StepConfig c, ParallelPlan p) {
   RooflineCostModel rl(h200());
   try {
@@ -54,13 +63,9 @@ TEST(Step, PipelineStagesSplitLayersAndFollowGPipe) {
 
 TEST(Step, ExpertParallelismAddsAllToAllsAroundTheExperts) {
   ModelSpec m = model("mixtral-8x7b");
-  StepConfig c;
-  c.phase = Phase::Decode;
-  c.batch = 16;
-  c.context = 512;
+  StepConfig c = decode512(16, 2);
   c.ep = 4;
   c.dp = 4;  // four replicas (attention data-parallel) share the experts
-  c.layers = 2;
   StepGraph g = StepGraph::build(m, c);
   int a2a = 0, all_reduce_after_experts = 0;
   for (auto v : g.order()) {
@@ -116,13 +121,9 @@ TEST(Step, SkewedRoutingConcentratesLoad) {
 
   // In a step: the busiest GPU's experts get 1.766x the copies, and the all-to-alls carry them.
   ModelSpec m = model("mixtral-8x7b");
-  StepConfig c;
-  c.phase = Phase::Decode;
-  c.batch = 64;
-  c.context = 512;
+  StepConfig c = decode512(64, 1);
   c.ep = 4;
   c.dp = 4;
-  c.layers = 1;
   c.moe_skew = 1.0;
   StepGraph g = StepGraph::build(m, c);
   for (auto v : g.order()) {
@@ -146,13 +147,9 @@ TEST(Step, ExpertParallelUnderTensorParallelDispatchesEachRanksShare) {
   // tp 4 = ep 4, one replica of 64 tokens: each TP rank sends 16 tokens x top-2 copies (not 64),
   // receives as many under uniform routing, and an all-gather over tp restores the 64 tokens.
   ModelSpec m = model("mixtral-8x7b");
-  StepConfig c;
-  c.phase = Phase::Decode;
-  c.batch = 64;
-  c.context = 512;
+  StepConfig c = decode512(64, 1);
   c.tp = 4;
   c.ep = 4;
-  c.layers = 1;
   StepGraph g = StepGraph::build(m, c);
   int gathers = 0;
   for (auto v : g.order()) {

@@ -8,7 +8,7 @@ torch.distributed, one process per GPU (torch.multiprocessing), bf16, groups of 
     CUDA graph (as a decode step under CUDA graphs runs them); per replay, time / GRAPH_CALLS,
     max over ranks, median of the replays: the GPU-side time of one collective. Each collective is checked once on known values before timing.
 NVLink SHARP / multicast stays off (NCCL_NVLS_ENABLE=0 etc.).
-spawn / init_worker / end_worker are the one-process-per-GPU frame that tp_step.py shares.
+spawn / start_worker / end_worker are the one-process-per-GPU frame that tp_step.py, pp_step.py and ep_moe.py share.
 Usage: coll.py OUT.jsonl [gpu counts, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print the cases and exit;
 the GPU counts are then the ones given, else 2,4, not cut to the GPUs visible)
 """
@@ -94,6 +94,15 @@ def init_worker(rank, world, port, counts):
     dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=600), device_id=torch.device("cuda", rank))
     return {g: dist.new_group(list(range(g))) for g in counts}
+
+
+def start_worker(rank, world, port, counts, path, script):
+    """init_worker, then the host probe on every rank at once (the host as loaded during the run)
+    and rank 0's output file. Returns (groups, out or None, start time)."""
+    groups = init_worker(rank, world, port, counts)
+    probe = host_probe()
+    out = Out(path, script, probe) if rank == 0 else None
+    return groups, out, time.time()
 
 
 def end_worker(rank, out, name, t0):
@@ -196,10 +205,7 @@ def cases():
 
 
 def worker(rank, world, port, path, counts):
-    groups = init_worker(rank, world, port, counts)
-    probe = host_probe()  # every rank at once: the host as loaded during the run
-    out = Out(path, "coll.py", probe) if rank == 0 else None
-    t0 = time.time()
+    groups, out, t0 = start_worker(rank, world, port, counts, path, "coll.py")
     for g in counts:
         grp = groups[g]
         if rank < g:

@@ -23,10 +23,8 @@ os.environ["NCCL_NVLS_ENABLE"] = "0"
 os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
-import time  # noqa: E402
-
-from coll import end_worker, gpu_counts, graph_over_ranks, init_worker, spawn, time_over_ranks  # noqa: E402
-from hcommon import HELDOUT, LIST_CASES, Out, host_probe, QUICK, free_cuda, list_cases, log, stats  # noqa: E402
+from coll import end_worker, start_worker, gpu_counts, graph_over_ranks, spawn, time_over_ranks  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, QUICK, free_cuda, list_cases, log, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -184,10 +182,7 @@ def check_layer(layer, x, topi, topw, ep, grp):
 
 
 def worker(rank, world, port, path, eps):
-    groups = init_worker(rank, world, port, eps)
-    probe = host_probe()  # every rank at once: the host as loaded during the run
-    out = Out(path, "ep_moe.py", probe) if rank == 0 else None
-    t0 = time.time()
+    groups, out, t0 = start_worker(rank, world, port, eps, path, "ep_moe.py")
     for ep in eps:
         grp = groups[ep]
         if rank < ep:

@@ -8,7 +8,6 @@ Usage: host_ops.py OUT.json
 """
 import json
 import sys
-import time
 
 import torch
 import torch.nn.functional as F

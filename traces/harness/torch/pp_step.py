@@ -17,8 +17,8 @@ os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
 import time  # noqa: E402
 
-from coll import end_worker, gpu_counts, init_worker, spawn  # noqa: E402
-from hcommon import HELDOUT, LIST_CASES, Out, host_probe, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from coll import end_worker, start_worker, gpu_counts, spawn  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, host_probe, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -119,10 +119,7 @@ def time_pipeline(f, reps, grp):
 
 
 def worker(rank, world, port, path, pps):
-    groups = init_worker(rank, world, port, pps)
-    probe = host_probe()  # every rank at once: the host as loaded during the run
-    out = Out(path, "pp_step.py", probe) if rank == 0 else None
-    t0 = time.time()
+    groups, out, t0 = start_worker(rank, world, port, pps, path, "pp_step.py")
     for pp in pps:
         grp = groups[pp]
         if rank < pp:

@@ -13,10 +13,8 @@ os.environ["NCCL_NVLS_ENABLE"] = "0"
 os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
-import time  # noqa: E402
-
-from coll import end_worker, gpu_counts, init_worker, spawn, time_over_ranks  # noqa: E402
-from hcommon import LIST_CASES, Out, host_probe, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from coll import end_worker, start_worker, gpu_counts, spawn, time_over_ranks  # noqa: E402
+from hcommon import LIST_CASES, host_probe, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -86,10 +84,7 @@ def models():
 
 
 def worker(rank, world, port, path, tps):
-    groups = init_worker(rank, world, port, tps)
-    probe = host_probe()  # every rank at once: the host as loaded during the run
-    out = Out(path, "tp_step.py", probe) if rank == 0 else None
-    t0 = time.time()
+    groups, out, t0 = start_worker(rank, world, port, tps, path, "tp_step.py")
     for tp in tps:
         grp = groups[tp]
         if rank < tp:
