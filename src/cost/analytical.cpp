@@ -121,6 +121,9 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
   const double b = static_cast<double>(batch);
   GemmPlan best;
   best.time = 1e30;
+  // The kernels the library has for this dtype: int8 runs Ampere kernels that never split K.
+  const bool int8 = d == DType::INT8;
+  const bool split_k = !int8;
   auto consider = [&](const Tile& t) {
     GemmPlan c;
     c.tile_m = t.m;
@@ -128,7 +131,7 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
     c.tile_efficiency = t.rel ? p_.*(t.rel) : 1.0;
     c.tiles = ceil_div(m, t.m) * ceil_div(n, t.n) * batch;
     // Split-K when the tiles cannot fill the SMs and k is long enough to share (>= 256 per split).
-    if (c.tiles < sms_ && d != DType::INT8)
+    if (c.tiles < sms_ && split_k)
       c.splits = std::clamp<int64_t>(sms_ / c.tiles, 1, std::max<int64_t>(1, k / 256));
     c.ctas = c.tiles * c.splits;
     c.waves = static_cast<double>(ceil_div(c.ctas, sms_));
@@ -155,7 +158,7 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
     c.time = std::max(c.compute, c.memory) + c.overhead;
     if (c.time < best.time) best = c;
   };
-  if (d == DType::INT8) {
+  if (int8) {
     for (const Tile& t : kInt8Tiles) consider(t);
   } else {
     for (const Tile& t : kTiles) consider(t);
