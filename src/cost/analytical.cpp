@@ -23,10 +23,13 @@ constexpr Tile kTiles[] = {{128, 256, nullptr}, {256, 128, nullptr}, {128, 128, 
 // fp32 runs on the FMA units: its small-m kernels are GEMVs without padding rows.
 constexpr Tile kFp32Gemv{1, 128, nullptr};
 // int8 GEMMs (torch._int_mm -> cuBLASLt) run Ampere-style CUTLASS kernels on Hopper (mma.sync,
-// not wgmma), profiled on H200: cutlass_80_tensorop_i16832gemm_s8_{64x64, 128x64, 128x128,
-// 128x256}, and never split K.
-constexpr Tile kInt8Tiles[] = {{128, 256, nullptr}, {128, 128, &KernelParams::gemm_tile_128x128},
-                               {128, 64, &KernelParams::gemm_tile_64x128}, {64, 64, &KernelParams::gemm_tile_64x128}};
+// not wgmma) and never split K, profiled on H200 (traces/h200/profile/torch_gemm_kernels.jsonl):
+// cutlass_80_tensorop_i16832gemm_s8_{64x64, 128x64, 128x128, 128x256}. cuBLAS computes the
+// transposed product, so those names are n x m: as tiles of y[m, n] they are 64x64, 64x128,
+// 128x128 and 256x128 (m x n). Their efficiencies are their own (int8_tile_*), not the Hopper
+// kernels'.
+constexpr Tile kInt8Tiles[] = {{256, 128, nullptr}, {128, 128, &KernelParams::int8_tile_128x128},
+                               {64, 128, &KernelParams::int8_tile_64x128}, {64, 64, &KernelParams::int8_tile_64x64}};
 // Weight-only quantized GEMMs (Marlin-style kernels) tile the batch in 16-row steps.
 constexpr Tile kMarlinTiles[] = {{16, 256, &KernelParams::gemm_tile_64x128}, {32, 256, &KernelParams::gemm_tile_64x128}};
 

@@ -147,7 +147,19 @@ TEST(Quantized, Int8GemmsUseAmpereTilesAndNeverSplitK) {
   const GemmPlan bf = m.gemm_plan(32, 4096, 4096, 1, DType::BF16, 0.0, 0.0, 0.0);
   EXPECT_EQ(i8.splits, 1);
   EXPECT_GT(bf.splits, 1);
-  const bool ampere_tile = (i8.tile_m == 128 && (i8.tile_n == 256 || i8.tile_n == 128 || i8.tile_n == 64)) ||
+  // The kernels' names are n x m (cuBLAS computes the transposed product): as m x n tiles of
+  // y[m, n] they are 256x128, 128x128, 64x128 and 64x64.
+  const bool ampere_tile = (i8.tile_n == 128 && (i8.tile_m == 256 || i8.tile_m == 128 || i8.tile_m == 64)) ||
                            (i8.tile_m == 64 && i8.tile_n == 64);
   EXPECT_TRUE(ampere_tile) << i8.tile_m << "x" << i8.tile_n;
+  // With every int8 tile equally efficient, a large GEMM takes the 256x128 tile: 4096^3 is
+  // 16 x 32 = 512 tiles, ceil(512 / 132) = 4 waves, where 128x128 needs 8 waves of half the work
+  // each (the same math, twice the per-wave fill and epilogue).
+  HardwareSpec hw = h200();
+  hw.kernel_model->int8_tile_128x128 = hw.kernel_model->int8_tile_64x128 = hw.kernel_model->int8_tile_64x64 = 1.0;
+  const GemmPlan big = AnalyticalCostModel(hw).gemm_plan(4096, 4096, 4096, 1, DType::INT8, 0.0, 0.0, 0.0);
+  EXPECT_EQ(big.tile_m, 256);
+  EXPECT_EQ(big.tile_n, 128);
+  EXPECT_EQ(big.ctas, 512);
+  EXPECT_DOUBLE_EQ(big.waves, 4.0);
 }

@@ -36,6 +36,9 @@ struct KernelParams {
   double gemm_overhead = 0;      // seconds per GEMM kernel beyond kernel_overhead (descriptors, prologue)
   double gemm_tile_128x128 = 1;  // efficiency of a 128x128 tile relative to 128x256
   double gemm_tile_64x128 = 1;   // ... of a 64x128 tile
+  double int8_tile_128x128 = 1;  // int8 (Ampere CUTLASS kernels): 128x128 tile (m x n) relative to 256x128
+  double int8_tile_64x128 = 1;   // ... 64x128 tile
+  double int8_tile_64x64 = 1;    // ... 64x64 tile
   double gemm_wave_overhead = 0; // seconds per wave: pipeline fill and epilogue
   double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
   double grouped_gemm_compute_efficiency = 1;  // torch._grouped_mm (MoE experts) vs a dense GEMM: compute side

@@ -3,10 +3,14 @@
 // Algorithm: cuBLASLt heuristic top-1 (what frameworks use), 64 MiB workspace.
 // Weights are rotated through >= 256 MiB of copies (>= 4x L2) so they stream from HBM.
 // Each case is checked once against a CPU double dot product on 64 sampled outputs.
-// Usage: gemm --cases FILE [--out FILE] [--budget-s S]
+// Usage: gemm --cases FILE [--out FILE] [--budget-s S] [--kernels]
 //   case file lines: "<dtype> <m> <n> <k> <shape-tag>", '#' comments allowed.
+//   --kernels: time nothing; per case, write what cuBLASLt's top-1 algorithm is (its config
+//   attributes) and the kernels one call launches (names and grids, read with CUPTI's driver-API
+//   callbacks), as {"gemm_kernels": ...} lines (traces/h200/profile/, not op records).
 #include "common.h"
 #include <cublasLt.h>
+#include <cupti.h>
 #include <fstream>
 #include <sstream>
 
@@ -62,6 +66,46 @@ static void poison(void* p, cudaDataType_t t, size_t n) {
   CKL();
 }
 
+// Kernel launches seen by CUPTI while g_record is set: name and grid.
+struct Launch {
+  std::string name;
+  unsigned gx, gy, gz, bx;
+};
+static std::vector<Launch> g_launches;
+static bool g_record = false;
+static void CUPTIAPI on_driver_api(void*, CUpti_CallbackDomain dom, CUpti_CallbackId id, const void* data) {
+  if (!g_record || dom != CUPTI_CB_DOMAIN_DRIVER_API) return;
+  const auto* cb = static_cast<const CUpti_CallbackData*>(data);
+  if (cb->callbackSite != CUPTI_API_ENTER) return;
+  Launch l{cb->symbolName ? cb->symbolName : "?", 0, 0, 0, 0};
+  if (id == CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel || id == CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel_ptsz) {
+    const auto* p = static_cast<const cuLaunchKernel_params*>(cb->functionParams);
+    l.gx = p->gridDimX, l.gy = p->gridDimY, l.gz = p->gridDimZ, l.bx = p->blockDimX;
+  } else if (id == CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx || id == CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx_ptsz) {
+    const auto* p = static_cast<const cuLaunchKernelEx_params*>(cb->functionParams);
+    l.gx = p->config->gridDimX, l.gy = p->config->gridDimY, l.gz = p->config->gridDimZ, l.bx = p->config->blockDimX;
+  } else if (id == CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel ||
+             id == CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel_ptsz) {
+    const auto* p = static_cast<const cuLaunchCooperativeKernel_params*>(cb->functionParams);
+    l.gx = p->gridDimX, l.gy = p->gridDimY, l.gz = p->gridDimZ, l.bx = p->blockDimX;
+  } else {
+    return;
+  }
+  g_launches.push_back(l);
+}
+static void cupti_start() {
+  CUpti_SubscriberHandle sub;
+  if (cuptiSubscribe(&sub, (CUpti_CallbackFunc)on_driver_api, nullptr) != CUPTI_SUCCESS ||
+      cuptiEnableDomain(1, sub, CUPTI_CB_DOMAIN_DRIVER_API) != CUPTI_SUCCESS)
+    fprintf(stderr, "gemm: CUPTI callbacks unavailable; kernel names will be empty\n");
+}
+static long long algo_attr(const cublasLtMatmulAlgo_t& a, cublasLtMatmulAlgoConfigAttributes_t what) {
+  uint64_t v = 0;  // attributes are 16-64 bit; zero-filled so a narrower one reads right
+  size_t got = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&a, what, &v, sizeof v, &got) != CUBLAS_STATUS_SUCCESS) return -1;
+  return (long long)v;
+}
+
 struct Case {
   std::string dtype, tag;
   long long m, n, k;
@@ -76,6 +120,10 @@ int main(int argc, char** argv) {
   }
   const char* cf = arg_val(argc, argv, "--cases", nullptr);
   double budget = atof(arg_val(argc, argv, "--budget-s", "1e9"));
+  bool kernels = false;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--kernels") kernels = true;
+  if (kernels) cupti_start();
   if (!cf) {
     fprintf(stderr, "usage: gemm --cases FILE [--out FILE] [--budget-s S]\n");
     return 2;
@@ -143,6 +191,39 @@ int main(int argc, char** argv) {
         cublasStatus_t s = cublasLtMatmul(lt, op, &alpha, Wi, Ad, X, Bd, &beta, Y, Cd, Y, Cd, &heur.algo, ws, ws_size, g_st);
         if (s != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtMatmul failed " + std::to_string((int)s));
       };
+      if (kernels) {  // one call, recorded; no timing
+        call(0);
+        CK(cudaDeviceSynchronize());
+        g_launches.clear();
+        g_record = true;
+        call(1);
+        CK(cudaDeviceSynchronize());
+        g_record = false;
+        JLine j;
+        j.str("gemm_kernels", "cublaslt").i64("m", c.m).i64("n", c.n).i64("k", c.k).str("dtype", c.dtype).str("shape", c.tag);
+        j.i64("algo_id", algo_attr(heur.algo, CUBLASLT_ALGO_CONFIG_ID))
+            .i64("tile_id", algo_attr(heur.algo, CUBLASLT_ALGO_CONFIG_TILE_ID))
+            .i64("stages_id", algo_attr(heur.algo, CUBLASLT_ALGO_CONFIG_STAGES_ID))
+            .i64("splitk", algo_attr(heur.algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM))
+            .i64("reduction", algo_attr(heur.algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME))
+            .i64("swizzle", algo_attr(heur.algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING))
+            .i64("cluster_id", algo_attr(heur.algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID))
+            .i64("custom", algo_attr(heur.algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION))
+            .num("waves", heur.wavesCount)
+            .i64("workspace", (long long)heur.workspaceSize)
+            .i64("launches", (long long)g_launches.size());
+        for (size_t q = 0; q < g_launches.size() && q < 4; ++q) {
+          const Launch& l = g_launches[q];
+          std::string kn = "k" + std::to_string(q);
+          j.str(kn.c_str(), l.name)
+              .i64((kn + "_grid").c_str(), (long long)l.gx * l.gy * l.gz)
+              .str((kn + "_dims").c_str(), std::to_string(l.gx) + "x" + std::to_string(l.gy) + "x" +
+                                                std::to_string(l.gz) + "/" + std::to_string(l.bx));
+        }
+        emit(j);
+        ++done;
+        goto next_case;
+      }
       // ---- correctness: first weight copy, 64 sampled outputs vs CPU double
       call(0);
       CK(cudaDeviceSynchronize());
@@ -201,6 +282,7 @@ int main(int argc, char** argv) {
       fprintf(stderr, "gemm: case %s m=%lld n=%lld k=%lld (%s) failed: %s\n", c.dtype.c_str(), c.m, c.n, c.k, c.tag.c_str(), e.what());
       cudaGetLastError();
     }
+  next_case:
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (Ad) cublasLtMatrixLayoutDestroy(Ad);
     if (Bd) cublasLtMatrixLayoutDestroy(Bd);

@@ -19,19 +19,19 @@ GROUP = 128
 ROTATE_BYTES = 320 << 20  # > 5x the 60 MiB L2
 
 
-def shapes():
+def shapes(heldout=HELDOUT):
     """(n, k, model) of the weight matrices: Llama-3 8B and 70B projections"""
     s = [(6144, 4096, "llama3-8b qkv"), (28672, 4096, "llama3-8b gate-up"), (4096, 14336, "llama3-8b down"),
          (10240, 8192, "llama3-70b qkv"), (57344, 8192, "llama3-70b gate-up"), (8192, 28672, "llama3-70b down"),
          (4096, 4096, "square")]
-    if HELDOUT:  # Qwen2.5-7B and -14B projections
+    if heldout:  # Qwen2.5-7B and -14B projections
         s = [(4608, 3584, "qwen2.5-7b qkv"), (37888, 3584, "qwen2.5-7b gate-up"), (3584, 18944, "qwen2.5-7b down"),
              (7168, 5120, "qwen2.5-14b qkv"), (5120, 13824, "qwen2.5-14b down")]
     return s[:2] if QUICK else s
 
 
-def ms_list():
-    if HELDOUT:
+def ms_list(heldout=HELDOUT):
+    if heldout:
         return [3, 12] if QUICK else [1, 3, 6, 12, 24, 48, 96, 192, 384, 768, 1536, 3072]
     return [1, 16, 256] if QUICK else [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# headroom profiles (one GPU): what the libraries run, and how the host's eager speed drifts. Not
+# timing traces: the files are JSON lines that headroom does not score (traces/h200/profile/).
+#   traces/harness/profile.sh OUTDIR
+#   gemm_kernels.jsonl        cuda/gemm --kernels on the committed and held-out cuBLASLt case lists:
+#                             cuBLASLt's top-1 algorithm (config attributes) and its kernels (CUPTI)
+#   torch_gemm_kernels.jsonl  torch/gemm_profile.py: kernels of torch._int_mm, F.linear and
+#                             torch._weight_int4pack_mm on quant.py's committed and held-out shapes
+#   host_drift.jsonl          torch/host_drift.py: host probes beside eager Llama-3-8B decode steps
+set -u
+OUTDIR=${1:?usage: profile.sh OUTDIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/harness.sh"
+export PYTHONPATH=$HERE/torch${PYTHONPATH:+:$PYTHONPATH}
+export HARNESS_QUICK=0
+BUILD=${HARNESS_BUILD_DIR:-/tmp/build-harness}
+harness_start "$OUTDIR" "${HARNESS_TOTAL_S:-400}"
+echo "=== headroom profiles out=$OUTDIR $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+env_report
+build_cuda 200 "$BUILD"
+{ python3 "$HERE/gemm_cases.py"; python3 "$HERE/heldout/gemm_shapes.py"; } > /tmp/gemm_profile_cases.txt
+step gemm_kernels 120 120 "$BUILD/gemm" --kernels --cases /tmp/gemm_profile_cases.txt --out "$OUTDIR/gemm_kernels.jsonl"
+step torch_gemm 120 120 python3 "$HERE/torch/gemm_profile.py" "$OUTDIR/torch_gemm_kernels.jsonl"
+step host_drift 120 120 python3 "$HERE/torch/host_drift.py" "$OUTDIR/host_drift.jsonl" 40
+gpu_after
+echo "=== profiles done in $(( $(date +%s) - T0 ))s"

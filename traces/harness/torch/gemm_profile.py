@@ -1,0 +1,83 @@
+"""Which kernels PyTorch's GEMM ops launch, per shape (a profile, not a timing trace: JSON lines,
+not op records): torch._int_mm (int8), F.linear (bf16) and torch._weight_int4pack_mm (int4) on
+quant.py's committed and held-out shapes. One call per case under torch.profiler; each kernel's
+name, grid and block from the profiler's trace.
+Usage: gemm_profile.py OUT.jsonl
+"""
+import json
+import os
+import sys
+import tempfile
+
+import torch
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+
+import quant
+from hcommon import env_info, log
+
+
+def kernels(fn):
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as p:
+        fn()
+        torch.cuda.synchronize()
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as t:
+        path = t.name
+    p.export_chrome_trace(path)
+    with open(path) as f:
+        tr = json.load(f)
+    os.unlink(path)
+    ks = []
+    for e in tr.get("traceEvents", []):
+        if e.get("cat") == "kernel":
+            a = e.get("args", {})
+            ks.append(dict(name=e.get("name"), grid=a.get("grid"), block=a.get("block"), us=e.get("dur")))
+    return ks
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "gemm_profile.jsonl"
+    cases = []
+    for held in (False, True):
+        for n, k, what in quant.shapes(held):
+            for m in quant.ms_list(held):
+                cases.append(("bf16", m, n, k, what))
+                cases.append(("int4", m, n, k, what))
+                if m > 16:  # every m, not only quant.py's int8 subset: the tile choice per m
+                    cases.append(("int8", m, n, k, what))
+    with open(out, "w") as f:
+        info = env_info()
+        info["program"] = "gemm_profile.py"
+        f.write("# env " + json.dumps(info) + "\n")
+        wcache = {}
+        for kind, m, n, k, what in cases:
+            try:
+                if kind == "bf16":
+                    w = wcache.setdefault(("bf16", n, k), torch.randn(n, k, device="cuda", dtype=torch.bfloat16))
+                    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+                    fn = lambda: F.linear(x, w)  # noqa
+                elif kind == "int8":
+                    w = wcache.setdefault(("int8", n, k), torch.randint(-8, 8, (n, k), device="cuda", dtype=torch.int8))
+                    x = torch.randint(-8, 8, (m, k), device="cuda", dtype=torch.int8)
+                    fn = lambda: torch._int_mm(x, w.t())  # noqa  (as quant.py calls it)
+                else:
+                    key = ("int4", n, k)
+                    if key not in wcache:
+                        wcache[key] = quant.weights("int4", n, k)[0][0]
+                    wq, sz = wcache[key]
+                    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+                    fn = lambda: torch._weight_int4pack_mm(x, wq, quant.GROUP, sz)  # noqa
+                d = dict(gemm_kernels="torch", dtype=kind, m=m, n=n, k=k, shape=what, kernels=kernels(fn))
+                f.write(json.dumps(d) + "\n")
+                f.flush()
+            except Exception as e:  # noqa
+                log(f"gemm_profile: {kind} m={m} n={n} k={k} failed: {type(e).__name__}: {e}")
+            if len(wcache) > 8:
+                wcache.clear()
+    log(f"gemm_profile: {len(cases)} cases")
+
+
+if __name__ == "__main__":
+    main()
