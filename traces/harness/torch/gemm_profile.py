@@ -2,19 +2,33 @@
 not op records): torch._int_mm (int8), F.linear (bf16) and torch._weight_int4pack_mm (int4) on
 quant.py's committed and held-out shapes. One call per case under torch.profiler; each kernel's
 name, grid and block from the profiler's trace.
-Usage: gemm_profile.py OUT.jsonl
+Usage: gemm_profile.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import json
 import os
 import sys
 import tempfile
 
-import torch
-import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile
-
 import quant
-from hcommon import env_info, log
+from hcommon import LIST_CASES, env_info, list_cases, log
+
+if not LIST_CASES:  # listing the cases needs no torch
+    import torch
+    import torch.nn.functional as F
+    from torch.profiler import ProfilerActivity, profile
+
+
+def cases():
+    """(dtype, m, n, k, shape) on quant.py's committed and held-out shapes"""
+    c = []
+    for held in (False, True):
+        for n, k, what in quant.shapes(held):
+            for m in quant.ms_list(held):
+                c.append(("bf16", m, n, k, what))
+                c.append(("int4", m, n, k, what))
+                if m > 16:  # every m, not only quant.py's int8 subset: the tile choice per m
+                    c.append(("int8", m, n, k, what))
+    return c
 
 
 def kernels(fn):
@@ -39,20 +53,15 @@ def kernels(fn):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "gemm_profile.jsonl"
-    cases = []
-    for held in (False, True):
-        for n, k, what in quant.shapes(held):
-            for m in quant.ms_list(held):
-                cases.append(("bf16", m, n, k, what))
-                cases.append(("int4", m, n, k, what))
-                if m > 16:  # every m, not only quant.py's int8 subset: the tile choice per m
-                    cases.append(("int8", m, n, k, what))
+    cs = cases()
+    if list_cases([("gemm_profile", cs)]):
+        return
     with open(out, "w") as f:
         info = env_info()
         info["program"] = "gemm_profile.py"
         f.write("# env " + json.dumps(info) + "\n")
         wcache = {}
-        for kind, m, n, k, what in cases:
+        for kind, m, n, k, what in cs:
             try:
                 if kind == "bf16":
                     w = wcache.setdefault(("bf16", n, k), torch.randn(n, k, device="cuda", dtype=torch.bfloat16))
@@ -76,7 +85,7 @@ def main():
                 log(f"gemm_profile: {kind} m={m} n={n} k={k} failed: {type(e).__name__}: {e}")
             if len(wcache) > 8:
                 wcache.clear()
-    log(f"gemm_profile: {len(cases)} cases")
+    log(f"gemm_profile: {len(cs)} cases")
 
 
 if __name__ == "__main__":

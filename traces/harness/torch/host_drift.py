@@ -7,17 +7,19 @@ sequence on tiny tensors, host time per layer, GPU never the bottleneck), then t
 (events around each step as issued, median of 8) and its host issue time (perf_counter around
 forward, no synchronization inside). Half the rounds run with this process pinned to one CPU core
 (os.sched_setaffinity), half unpinned, alternating in blocks, to see whether pinning steadies it.
-Usage: host_drift.py OUT.jsonl [rounds]
+Usage: host_drift.py OUT.jsonl [rounds]   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import json
 import os
 import sys
 import time
 
-import torch
+from hcommon import LIST_CASES, env_info, host_probe, list_cases, load_cfg, log
 
-from hcommon import env_info, host_probe, load_cfg, log
-from model import Model
+if not LIST_CASES:  # listing the cases needs no torch
+    import torch
+
+    from model import Model
 
 
 def step_ms(fn, reps=8):
@@ -38,6 +40,8 @@ def step_ms(fn, reps=8):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "host_drift.jsonl"
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 24
+    if list_cases([("host_drift", [(r, "pinned" if (r // 4) % 2 else "unpinned", b) for r in range(rounds) for b in (1, 8)])]):
+        return
     cfg = load_cfg("llama3-8b")
     big = Model(cfg, layers=32)
     tiny_cfg = dict(cfg, hidden=64, heads=4, kv_heads=1, head_dim=16, inter=128, vocab=256)
