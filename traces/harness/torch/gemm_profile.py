@@ -10,12 +10,11 @@ import sys
 import tempfile
 
 import quant
-from hcommon import LIST_CASES, env_info, list_cases, log
+from hcommon import LIST_CASES, env_info, list_cases, log, profiled
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
     import torch.nn.functional as F
-    from torch.profiler import ProfilerActivity, profile
 
 
 def cases():
@@ -32,11 +31,7 @@ def cases():
 
 
 def kernels(fn):
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as p:
-        fn()
-        torch.cuda.synchronize()
+    p = profiled(fn)
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as t:
         path = t.name
     p.export_chrome_trace(path)

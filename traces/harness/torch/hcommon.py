@@ -128,6 +128,18 @@ def host_us(fn, n=300, reps=5, warmup=20):
     return r[len(r) // 2]
 
 
+def profiled(fn):
+    """fn() once as a warm-up, then once under torch.profiler (CUDA activity); returns the profile."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as p:
+        fn()
+        torch.cuda.synchronize()
+    return p
+
+
 def host_probe(reps=9, n=300):
     """This host's speed at eager PyTorch: CPU microseconds per issued op, the median over `reps`
     rounds of n passes over a fixed mix of one-kernel ops on tiny CUDA tensors (F.linear, add, mul,

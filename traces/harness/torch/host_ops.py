@@ -12,19 +12,13 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from hcommon import env_info, host_probe, host_us, load_cfg, log
+from hcommon import env_info, host_probe, host_us, load_cfg, log, profiled
 from model import Model
 from moe import GMM, moe_grouped, moe_loop
 
 
 def kernels(fn):
-    from torch.profiler import ProfilerActivity, profile
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as p:
-        fn()
-        torch.cuda.synchronize()
-    return sum(1 for e in p.events() if e.device_type.name == "CUDA")
+    return sum(1 for e in profiled(fn).events() if e.device_type.name == "CUDA")
 
 
 def syncs(fn):
