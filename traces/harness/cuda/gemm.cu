@@ -120,12 +120,10 @@ int main(int argc, char** argv) {
   }
   const char* cf = arg_val(argc, argv, "--cases", nullptr);
   double budget = atof(arg_val(argc, argv, "--budget-s", "1e9"));
-  bool kernels = false;
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--kernels") kernels = true;
+  const bool kernels = has_flag(argc, argv, "--kernels");
   if (kernels) cupti_start();
   if (!cf) {
-    fprintf(stderr, "usage: gemm --cases FILE [--out FILE] [--budget-s S]\n");
+    fprintf(stderr, "usage: gemm --cases FILE [--out FILE] [--budget-s S] [--kernels]\n");
     return 2;
   }
   std::vector<Case> cases;

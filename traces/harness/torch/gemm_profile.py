@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 import quant
-from hcommon import LIST_CASES, env_info, list_cases, log, profiled
+from hcommon import LIST_CASES, list_cases, log, profiled, write_env
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -52,9 +52,7 @@ def main():
     if list_cases([("gemm_profile", cs)]):
         return
     with open(out, "w") as f:
-        info = env_info()
-        info["program"] = "gemm_profile.py"
-        f.write("# env " + json.dumps(info) + "\n")
+        write_env(f, "gemm_profile.py")
         wcache = {}
         for kind, m, n, k, what in cs:
             try:

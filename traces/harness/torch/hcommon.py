@@ -160,6 +160,16 @@ def host_probe(reps=9, n=300):
     return float(f"{host_us(one_pass, n=n, reps=reps) / len(ops):.4g}")
 
 
+def write_env(f, script, **extra):
+    """The '# env {...}' header line (env_info, the program, any extra keys) every output starts with."""
+    info = env_info()
+    info["program"] = script
+    info.update(extra)
+    f.write("# env " + json.dumps(info, separators=(",", ":")) + "\n")
+    f.flush()
+    return info
+
+
 class Out:
     def __init__(self, path, script, host_op_us=None):
         """host_op_us: this host's host_probe(); added to every eagerly issued record."""
@@ -167,13 +177,8 @@ class Out:
         self.n = 0
         self.host_op_us = host_op_us
         self.f = open(path, "a") if path not in (None, "-") else sys.stdout
-        info = env_info()
-        info["program"] = script
-        if host_op_us is not None:
-            info["host_op_us"] = host_op_us
+        info = write_env(self.f, script, **({} if host_op_us is None else {"host_op_us": host_op_us}))
         self.gpu = info.get("gpu", "unknown")
-        self.f.write("# env " + json.dumps(info, separators=(",", ":")) + "\n")
-        self.f.flush()
 
     def emit(self, d):
         # How the measured kernels were issued (docs/trace-format.md): eager PyTorch, or the

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from hcommon import LIST_CASES, env_info, host_probe, list_cases, load_cfg, log
+from hcommon import LIST_CASES, host_probe, list_cases, load_cfg, log, write_env
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -52,9 +52,7 @@ def main():
     arena = None
     all_cpus = sorted(os.sched_getaffinity(0))
     with open(out, "w") as f:
-        info = env_info()
-        info["program"] = "host_drift.py"
-        f.write("# env " + json.dumps(info) + "\n")
+        write_env(f, "host_drift.py")
         for b in (1, 8):  # warm both
             arena = big.alloc_cache(b, ctx + 1, arena)
             for _ in range(20):
