@@ -13,13 +13,12 @@ namespace {
 
 struct Tile {
   int m, n;
-  double KernelParams::*rel;  // relative efficiency parameter (nullptr = 1)
+  double KernelParams::*rel;  // relative efficiency parameter (nullptr: from the tile's size)
 };
-// CUTLASS/cuBLAS-style Hopper tile shapes (CTA tile M x N), largest first.
-// (Tiles of 16 or 32 rows, for kernels that swap A and B at small batch, fitted worse on the
-// measured cuBLASLt sweep: its small-m kernels pad to 64 rows.)
-constexpr Tile kTiles[] = {{128, 256, nullptr}, {256, 128, nullptr}, {128, 128, &KernelParams::gemm_tile_128x128},
-                           {64, 128, &KernelParams::gemm_tile_64x128}, {128, 64, &KernelParams::gemm_tile_64x128}};
+// Hopper tile shapes of fixed size (CTA tile M x N), for the tf32 and fp32 kernels cuBLASLt runs
+// on H200 (sm90_xmma / sm80_xmma, traces/h200/profile/gemm_kernels.jsonl).
+constexpr Tile kTiles[] = {{128, 256, nullptr}, {256, 128, nullptr}, {128, 128, nullptr}, {64, 128, nullptr},
+                           {128, 64, nullptr}};
 // fp32 runs on the FMA units: its small-m kernels are GEMVs without padding rows.
 constexpr Tile kFp32Gemv{1, 128, nullptr};
 // int8 GEMMs (torch._int_mm -> cuBLASLt) run Ampere-style CUTLASS kernels on Hopper (mma.sync,
@@ -31,7 +30,23 @@ constexpr Tile kFp32Gemv{1, 128, nullptr};
 constexpr Tile kInt8Tiles[] = {{256, 128, nullptr}, {128, 128, &KernelParams::int8_tile_128x128},
                                {64, 128, &KernelParams::int8_tile_64x128}, {64, 64, &KernelParams::int8_tile_64x64}};
 // Weight-only quantized GEMMs (Marlin-style kernels) tile the batch in 16-row steps.
-constexpr Tile kMarlinTiles[] = {{16, 256, &KernelParams::gemm_tile_64x128}, {32, 256, &KernelParams::gemm_tile_64x128}};
+constexpr Tile kMarlinTiles[] = {{16, 256, nullptr}, {32, 256, nullptr}};
+
+// bf16, fp16 and fp8 GEMMs run cuBLASLt's persistent Hopper kernels (nvjet_sm90_*, one CTA per SM
+// walking its tiles), whose tiles are not a fixed menu: profiled on H200 (traces/h200/profile/
+// gemm_kernels.jsonl, 356 shapes; a name nvjet_sm90_..._NxM_... is the tile along n, then m):
+//  - along m, the tile is m itself rounded up to 8 rows while m <= 128 (64x8 at m = 1, 64x48 at
+//    m = 48), m or half of it up to 256 rows (128x200, 128x104 at m = 200), and 128 to 192 rows
+//    in steps of 8 beyond (136 at m = 2500, 152 at m = 5000);
+//  - along n, 64 to 384 columns in steps of 8, picked to fill whole waves of SMs (168x128 at
+//    m = 768, n = 3584: 22 x 6 = 132 tiles, one wave), up to 320x128 in area.
+// The candidates below are those shapes: along n the three standard widths and, for one to four
+// waves, the narrowest width that fits the tiles into that many waves.
+constexpr int kPersistentTileStep = 8;
+constexpr int kPersistentTileMinN = 64, kPersistentTileMaxN = 384;
+constexpr int kPersistentTileMaxM = 192, kPersistentTileMaxArea = 320 * 128;
+
+bool persistent_family(DType d) { return d == DType::BF16 || d == DType::FP16 || d == DType::FP8; }
 
 constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -114,6 +129,16 @@ Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2, double eff
   return Seconds(stream_plan(r, w, warm_l2, efficiency).time);
 }
 
+double AnalyticalCostModel::tile_rate(int tile_m, int tile_n) const {
+  // A CTA's operand traffic through shared memory per FLOP falls as 1/I, I = tm tn / (tm + tn)
+  // (the harmonic half-mean of its sides): a tile reaches I / (I + gemm_tile_intensity) of its
+  // tensor-core rate. Relative to the 128x256 tile the efficiencies are fitted for.
+  // I / (I + I0) = tm tn / (tm tn + I0 (tm + tn)); 128x256: 32768 / (32768 + 384 I0).
+  const double i0 = p_.gemm_tile_intensity;
+  const double area = static_cast<double>(tile_m) * tile_n;
+  return area * (32768.0 + 384.0 * i0) / (32768.0 * (area + i0 * (tile_m + tile_n)));
+}
+
 GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
                                         double weight_bytes, double dequant_elements) const {
   auto rate = hw_.peak_rate(d);
@@ -122,54 +147,129 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
   const double e = bytes_per_element(d);
   const double out_e = gemm_output_bytes(d);
   const double b = static_cast<double>(batch);
-  GemmPlan best;
-  best.time = 1e30;
   // The kernels the library has for this dtype: int8 runs Ampere kernels that never split K.
   const bool int8 = d == DType::INT8;
   const bool split_k = !int8;
-  auto consider = [&](const Tile& t) {
+  // What every candidate shares. Weights in their stored format when quantized; each CTA row of
+  // tiles expands the weights it reads on the CUDA cores (Marlin-style: overlapped with the
+  // matrix math, so it adds to the compute side and hides under memory time at small batch).
+  const double w = weight_bytes > 0 ? weight_bytes : b * static_cast<double>(n) * k * e;
+  const double read = b * static_cast<double>(m) * k * e + w;
+  const double written = b * static_cast<double>(m) * n * out_e;
+  const double partials = b * static_cast<double>(m) * n * 4.0;  // fp32, per split-K slice
+  const double dequant_ops_per_row = dequant_elements * p_.dequant_ops_per_element;
+  const double vector_rate = hw_.compute.vector_fp32.value() * sm_scale_;
+  const double fill_ctas = sms_ * p_.gemm_stream_ctas;
+
+  // The plan of one candidate: tile tm x tn (mt x nt of them, times batch) at relative rate
+  // rel, split over `splits` slices of k.
+  auto plan = [&](int tm, int tn, int64_t mt, int64_t nt, double rel, int64_t splits) {
     GemmPlan c;
-    c.tile_m = t.m;
-    c.tile_n = t.n;
-    c.tile_efficiency = t.rel ? p_.*(t.rel) : 1.0;
-    c.tiles = ceil_div(m, t.m) * ceil_div(n, t.n) * batch;
-    // Split-K when the tiles cannot fill the SMs and k is long enough to share (>= 256 per split).
-    if (c.tiles < sms_ && split_k)
-      c.splits = std::clamp<int64_t>(sms_ / c.tiles, 1, std::max<int64_t>(1, k / 256));
-    c.ctas = c.tiles * c.splits;
+    c.tile_m = tm;
+    c.tile_n = tn;
+    c.tile_efficiency = rel;
+    c.tiles = mt * nt * batch;
+    c.splits = splits;
+    c.ctas = c.tiles * splits;
     c.waves = static_cast<double>(ceil_div(c.ctas, sms_));
-    const double k_cta = static_cast<double>(ceil_div(k, c.splits));
-    c.cta_flops = 2.0 * t.m * t.n * k_cta;
-    c.cta_time = c.cta_flops / (peak_sm * c.tile_efficiency);
-    const double t_c_math = c.waves * (c.cta_time + p_.gemm_wave_overhead);
-    // Weights in their stored format when quantized; each CTA row of tiles expands the weights it
-    // reads on the CUDA cores (Marlin-style: overlapped with the matrix math, so it adds to the
-    // compute side and hides under memory time at small batch).
-    const double w = weight_bytes > 0 ? weight_bytes : b * static_cast<double>(n) * k * e;
-    c.bytes_read = b * static_cast<double>(m) * k * e + w;
-    c.dequant_ops = dequant_elements * static_cast<double>(ceil_div(m, t.m)) * p_.dequant_ops_per_element;
-    const double t_dq = c.dequant_ops / (hw_.compute.vector_fp32.value() * sm_scale_);
-    c.bytes_written = b * static_cast<double>(m) * n * out_e;
-    if (c.splits > 1) {  // fp32 partial tiles written, then read back by the reduction
-      c.bytes_read += b * static_cast<double>(m) * n * 4.0 * c.splits;
-      c.bytes_written += b * static_cast<double>(m) * n * 4.0 * c.splits;
+    c.cta_flops = 2.0 * tm * tn * static_cast<double>(ceil_div(k, splits));
+    c.cta_time = c.cta_flops / (peak_sm * rel);
+    c.dequant_ops = dequant_ops_per_row * static_cast<double>(mt);
+    c.bytes_read = read;
+    c.bytes_written = written;
+    if (splits > 1) {  // fp32 partial tiles written, then read back by the reduction
+      c.bytes_read += partials * static_cast<double>(splits);
+      c.bytes_written += partials * static_cast<double>(splits);
     }
-    c.compute = t_c_math + t_dq;
-    c.fill = std::min(1.0, static_cast<double>(c.ctas) / (sms_ * p_.gemm_stream_ctas));
+    c.compute = c.waves * (c.cta_time + p_.gemm_wave_overhead) + c.dequant_ops / vector_rate;
+    c.fill = std::min(1.0, static_cast<double>(c.ctas) / fill_ctas);
     c.memory = c.bytes_read / (bw_read_ * c.fill) + c.bytes_written / (bw_write_ * c.fill);
-    c.overhead = overhead + p_.gemm_overhead + (c.splits > 1 ? overhead : 0.0);
+    c.overhead = overhead + p_.gemm_overhead + (splits > 1 ? overhead : 0.0);
     c.time = std::max(c.compute, c.memory) + c.overhead;
-    if (c.time < best.time) best = c;
+    return c;
+  };
+  // The search compares times only (the same formulas as plan()) and builds the winner's plan.
+  const double per_wave = p_.gemm_wave_overhead;
+  const double inv_read = 1.0 / bw_read_, inv_write = 1.0 / bw_write_;
+  struct Pick {
+    int tm = 0, tn = 0;
+    int64_t mt = 0, nt = 0, splits = 1;
+    double rel = 1, time = 1e30;
+  } pick;
+  auto evaluate = [&](int tm, int tn, int64_t mt, int64_t nt, double rel, int64_t splits) {
+    const int64_t ctas = mt * nt * batch * splits;
+    const double k_cta = static_cast<double>(splits > 1 ? ceil_div(k, splits) : k);
+    const double cta_time = 2.0 * tm * tn * k_cta / (peak_sm * rel);
+    const double compute = static_cast<double>(ceil_div(ctas, sms_)) * (cta_time + per_wave) +
+                           dequant_ops_per_row * static_cast<double>(mt) / vector_rate;
+    const double extra = splits > 1 ? partials * static_cast<double>(splits) : 0.0;
+    const double fill = std::min(1.0, static_cast<double>(ctas) / fill_ctas);
+    const double memory = ((read + extra) * inv_read + (written + extra) * inv_write) / fill;
+    const double time = std::max(compute, memory) + (splits > 1 ? overhead : 0.0);
+    if (time < pick.time) pick = {tm, tn, mt, nt, splits, rel, time};
+  };
+  // Each tile with and without split-K: when its tiles cannot fill the SMs and k is long enough
+  // to share (>= 256 per split), the split that fills them, or (as cuBLASLt also does on
+  // memory-bound shapes: 64 tiles of 64x8 at m = 1 on fp8) the tiles alone.
+  auto consider = [&](int tm, int tn, int64_t mt, double rel) {
+    const int64_t nt = ceil_div(n, tn);
+    evaluate(tm, tn, mt, nt, rel, 1);
+    const int64_t tiles = mt * nt * batch;
+    if (tiles < sms_ && split_k) {
+      const int64_t splits = std::clamp<int64_t>(sms_ / tiles, 1, std::max<int64_t>(1, k / 256));
+      if (splits > 1) evaluate(tm, tn, mt, nt, rel, splits);
+    }
+  };
+  auto consider_tile = [&](const Tile& t) {
+    consider(t.m, t.n, ceil_div(m, t.m), t.rel ? p_.*(t.rel) : tile_rate(t.m, t.n));
   };
   if (int8) {
-    for (const Tile& t : kInt8Tiles) consider(t);
+    for (const Tile& t : kInt8Tiles) consider_tile(t);
+  } else if (persistent_family(d)) {
+    auto round_up = [](int64_t x) { return static_cast<int>(ceil_div(x, kPersistentTileStep) * kPersistentTileStep); };
+    int tms[16];
+    int count = 0;
+    if (m <= 128) {
+      tms[count++] = round_up(m);
+    } else if (m <= 256) {
+      tms[count++] = round_up(m);
+      tms[count++] = round_up(ceil_div(m, 2));
+    } else {
+      // For the same number of tiles along m, the shortest tile does the least work (time goes
+      // as tm tn + I0 (tm + tn)): one candidate per count.
+      int64_t last_mt = 0;
+      for (int t = 128; t <= kPersistentTileMaxM; t += kPersistentTileStep) {
+        const int64_t mt = ceil_div(m, t);
+        if (mt == last_mt) continue;
+        last_mt = mt;
+        tms[count++] = std::max(128, round_up(ceil_div(m, mt)));
+      }
+    }
+    for (int i = 0; i < count; ++i) {
+      const int tm = tms[i];
+      const int64_t mt = ceil_div(m, tm);
+      int last = 0;
+      auto try_n = [&](int tn) {
+        if (tn == last || tn < kPersistentTileMinN || tn > kPersistentTileMaxN || tm * tn > kPersistentTileMaxArea) return;
+        last = tn;
+        consider(tm, tn, mt, tile_rate(tm, tn));
+      };
+      for (int tn : {64, 128, 256}) try_n(tn);
+      const int64_t rows = mt * batch;  // tiles along m (x batch)
+      for (int64_t waves = 1; waves <= 4; ++waves) {
+        const int64_t cols = waves * sms_ / rows;  // tiles along n that fill this many waves
+        if (cols < 1) continue;
+        const int tn = round_up(ceil_div(n, cols));
+        if (tn != 64 && tn != 128 && tn != 256) try_n(tn);
+      }
+    }
   } else {
-    for (const Tile& t : kTiles) consider(t);
+    for (const Tile& t : kTiles) consider_tile(t);
   }
-  if (d == DType::FP32) consider(kFp32Gemv);
+  if (d == DType::FP32) consider_tile(kFp32Gemv);
   if (dequant_elements > 0)
-    for (const Tile& t : kMarlinTiles) consider(t);
-  return best;
+    for (const Tile& t : kMarlinTiles) consider_tile(t);
+  return plan(pick.tm, pick.tn, pick.mt, pick.nt, pick.rel, pick.splits);
 }
 
 GemmPlan AnalyticalCostModel::gemm_plan(const Op& op, double overhead) const {

@@ -41,8 +41,7 @@ const HardwareSpec& pinned_h200() {
     p.hbm_turnaround_penalty = 0;  // (fitted since; these derivations predate it)
     p.gemm_efficiency[static_cast<size_t>(DType::BF16)] = 0.7822;
     p.gemm_overhead = 1.327e-6;
-    p.gemm_tile_128x128 = 0.9977;
-    p.gemm_tile_64x128 = 0.9641;
+    p.gemm_tile_intensity = 0;  // every tile at the 128x256 rate (these derivations predate the tile-size rate)
     p.gemm_wave_overhead = 0.6379e-6;
     p.gemm_stream_ctas = 0.7694;
     p.collective_latency = 39.08e-6;
@@ -117,14 +116,16 @@ TEST(CycleTicks, OneRoundingRule) {
 TEST(CycleCrossCheck, LargeGemmsMatchAnalytical) {
   AnalyticalCostModel an(h200());
   CycleCostModel cy(h200());
-  // 8192^3 bf16, hand-derived (pinned parameters): 128x256 tiles -> 64 x 32 = 2048 CTAs = 15.5
-  // -> 16 waves on 132 SMs. Per CTA 2*128*256*8192 = 536.9 MFLOP at 989.5e12 / 1.98e9 / 132 x
-  // 0.7822 = 2961.4 FLOP/cycle = 181,291 cycles = 91.561 us, + 0.638 us pipeline fill = 92.199
-  // us per wave; 16 waves = 1475.2 us, + kernel 3.649 us + GEMM 1.327 us fixed = 1480.2 us. Its
-  // 268 MB of operands (~0.07 ms at the read rate) hide under the compute.
+  // 8192^3 bf16, hand-derived (pinned parameters, every tile at the same rate): cuBLASLt's
+  // persistent kernels take 128-192 rows along m; the fewest waves for the least work come with
+  // 144x256 tiles -> 57 x 32 = 1824 tiles = 13.8 -> 14 waves on 132 SMs (128x256: 2048 tiles,
+  // 16 waves). Per tile 2*144*256*8192 = 604.0 MFLOP at 989.5e12 / 1.98e9 / 132 x 0.7822 =
+  // 2961.4 FLOP/cycle = 203,953 cycles = 103.006 us, + 0.638 us pipeline fill = 103.644 us per
+  // wave; 14 waves = 1451.02 us, + kernel 3.649 us + GEMM 1.327 us fixed = 1455.99 us. Its 268 MB
+  // of operands (~0.07 ms at the read rate) hide under the compute.
   const Op big = make_gemm("g", 8192, 8192, 8192, DType::BF16);
   const OpCost pinned = CycleCostModel(pinned_h200()).cost(big);
-  EXPECT_NEAR(pinned.time.value(), 1480.2e-6, 0.1e-6);
+  EXPECT_NEAR(pinned.time.value(), 1455.99e-6, 0.1e-6);
   EXPECT_EQ(pinned.bound, Bound::Compute);
   const OpCost c = cy.cost(big);
   EXPECT_NEAR(ratio(c, an.cost(big)), 1.0, 0.10);
@@ -211,14 +212,14 @@ TEST(CycleEffects, TailWaveLeavesSmsIdle) {
     EXPECT_NEAR(e.sm_utilization(), ctas == 132 ? 1.0 : 133.0 / 264.0, 1e-9);
     EXPECT_EQ(e.kernels()[0].groups, ctas == 132 ? 1 : 2);  // one CTA group per wave
   }
-  // A real GEMM shows the same: 8192^3 has 2048 tiles for 132 persistent CTAs; 68 take 16 tiles
-  // and 64 take 15, so during the last tile 64 of 132 SMs are idle.
+  // A real GEMM shows the same: 8192^3 has 1824 tiles (144x256) for 132 persistent CTAs; 108 take
+  // 14 tiles and 24 take 13, so during the last tile 24 of 132 SMs are idle.
   OpGraph og;
   boost::add_vertex(make_gemm("g", 8192, 8192, 8192, DType::BF16), og);
   const StepSimulation s = simulate_graph(og, {0}, pinned_h200());
   // Busy fraction over the whole kernel, its graph-node and GEMM fixed costs included:
-  // 2048 x 92.199 us / (132 x (16 x 92.199 + 1.536 + 1.327) us) = 0.96782.
-  EXPECT_NEAR(s.utilization.sm, 0.96782, 0.00002);
+  // 1824 x 103.644 us / (132 x (14 x 103.644 + 1.536 + 1.327) us) = 0.98507.
+  EXPECT_NEAR(s.utilization.sm, 0.98507, 0.00002);
 }
 
 TEST(CycleEffects, ConcurrentCopiesShareBandwidth) {
@@ -278,17 +279,17 @@ TEST(CycleEffects, BandwidthCapsAreWaterFilled) {
 TEST(CycleEffects, CollectiveOverlapsComputeOnItsOwnStream) {
   // TP-style step fragment: a GEMM and an all-reduce that do not depend on each other, then a
   // residual add that needs both (pinned parameters, CUDA graph).
-  //   GEMM 8192^3 bf16: persistent, 132 CTAs over 2048 tiles (68 CTAs take 16, 64 take 15) of
-  //   92.199 us, + 1.536 us graph node + 1.327 us GEMM prologue = 1478.05 us alone.
+  //   GEMM 8192^3 bf16: persistent, 132 CTAs over 1824 tiles of 144x256 (108 CTAs take 14, 24
+  //   take 13) of 103.644 us, + 1.536 us graph node + 1.327 us GEMM prologue = 1453.88 us alone.
   //   all_reduce of 256 MiB on 4 GPUs: 1.5 x 268.4 MB = 402.7 MB on the wire at 450 GB/s x
   //   0.7616 = 1174.9 us, + 39.08 us all-reduce latency = 1213.96 us, on 16 SMs.
-  // One stream: ~1478 + 1214 = 2692 us (+ the residual).
+  // One stream: ~1454 + 1214 = 2668 us (+ the residual).
   // Two streams (NCCL's high priority), GEMM SM margin 16 (the default then): the collective
-  // starts at once on 16 SMs; the GEMM's grid is 116 CTAs over 2048 tiles (76 take 18, 40 take
-  // 17): 2.863 + 18 x 92.199 = 1662.45 us, 184 us later than alone, and the step ends at ~1.67
-  // ms instead of ~2.70. (If CTAs were fluid: (2048 x 92.199 + 16 x 1213.96) / 132 = 1578 us.)
-  // Two streams, no margin: the GEMM's 132 CTAs find 116 SMs; 68 heavy and 48 light CTAs run,
-  // 16 light ones wait for the collective's SMs: 1213.96 + 15 x 92.199 = 2596.94 us, barely
+  // starts at once on 16 SMs; the GEMM's grid is 116 CTAs over 1824 tiles (84 take 16, 32 take
+  // 15): 2.863 + 16 x 103.644 = 1661.17 us, 207 us later than alone, and the step ends at ~1.67
+  // ms instead of ~2.67. (If CTAs were fluid: (1824 x 103.644 + 16 x 1213.96) / 132 = 1579 us.)
+  // Two streams, no margin: the GEMM's 132 CTAs find 116 SMs; 108 heavy and 8 light CTAs run,
+  // 16 light ones wait for the collective's SMs: 1213.96 + 13 x 103.644 = 2561.33 us, barely
   // better than one stream: the reason TransformerEngine reserves SMs for NCCL.
   OpGraph og;
   const OpVertex gemm = boost::add_vertex(make_gemm("gemm", 8192, 8192, 8192, DType::BF16), og);
@@ -308,16 +309,16 @@ TEST(CycleEffects, CollectiveOverlapsComputeOnItsOwnStream) {
   const StepSimulation s3 = simulate_graph(og, order, pinned_h200(), no_margin);
   const double gemm_t = s1.ops[0].end.value() - s1.ops[0].start.value();
   const double coll_t = s1.ops[1].end.value() - s1.ops[1].start.value();
-  EXPECT_NEAR(gemm_t, 1478.05e-6, 0.01e-6);
+  EXPECT_NEAR(gemm_t, 1453.88e-6, 0.01e-6);
   EXPECT_NEAR(coll_t, 1213.96e-6, 0.01e-6);
   EXPECT_NEAR(s1.time.value(), gemm_t + coll_t + (s1.ops[2].end - s1.ops[2].start).value(), 1e-9);
   EXPECT_LT(s2.time.value(), s1.time.value() - 0.9e-3);  // ~1.0 ms saved
-  EXPECT_NEAR(s2.ops[0].end.value(), 1662.45e-6, 0.01e-6);
+  EXPECT_NEAR(s2.ops[0].end.value(), 1661.17e-6, 0.01e-6);
   EXPECT_EQ(s2.ops[1].stream, 1);
   EXPECT_DOUBLE_EQ(s2.ops[1].start.value(), 0.0);  // starts with the GEMM
   EXPECT_GT(s2.utilization.sm, s1.utilization.sm);
   EXPECT_GT(s2.utilization.link, s1.utilization.link);
-  EXPECT_NEAR(s3.ops[0].end.value(), 2596.94e-6, 0.01e-6);
+  EXPECT_NEAR(s3.ops[0].end.value(), 2561.33e-6, 0.01e-6);
   EXPECT_LT(s3.time.value(), s1.time.value());
 }
 

@@ -17,7 +17,7 @@ namespace headroom {
 // A GEMM: the CTA tile (and split-K) with the least modelled time, as cuBLAS is assumed to pick.
 struct GemmPlan {
   int tile_m = 0, tile_n = 0;
-  double tile_efficiency = 1;  // relative rate of the tile (KernelParams::gemm_tile_*)
+  double tile_efficiency = 1;  // relative rate of the tile (tile_rate, or int8_tile_*)
   int64_t tiles = 0;           // output tiles (x batch)
   int64_t splits = 1;          // split-K slices per tile (a reduction kernel follows when > 1)
   int64_t ctas = 0;            // tiles x splits
@@ -113,6 +113,8 @@ class AnalyticalCostModel final : public CostModel {
   // The GEMM of a Gemm or MoeRouter op (quantized weights when the op has dequant elements).
   [[nodiscard]] GemmPlan gemm_plan(const Op& op, double overhead) const;
   [[nodiscard]] AttentionPlan attention_plan(const Op& op, double overhead) const;
+  // A GEMM tile's tensor-core rate relative to the 128x256 tile's (from gemm_tile_intensity).
+  [[nodiscard]] double tile_rate(int tile_m, int tile_n) const;
   [[nodiscard]] StreamPlan stream_plan(double bytes_read, double bytes_written, bool warm_l2,
                                        double efficiency = 1.0) const;
   [[nodiscard]] ElementwiseStream elementwise_stream(const Op& op) const;

@@ -34,8 +34,7 @@ struct KernelParams {
   // GEMM.
   std::array<double, 8> gemm_efficiency{1, 1, 1, 1, 1, 1, 1, 1};  // per DType: main-loop fraction of peak
   double gemm_overhead = 0;      // seconds per GEMM kernel beyond kernel_overhead (descriptors, prologue)
-  double gemm_tile_128x128 = 1;  // efficiency of a 128x128 tile relative to 128x256
-  double gemm_tile_64x128 = 1;   // ... of a 64x128 tile
+  double gemm_tile_intensity = 0;  // tile size I = tm tn / (tm + tn), elements, at which a tile reaches half its rate (0: every tile at full rate)
   double int8_tile_128x128 = 1;  // int8 (Ampere CUTLASS kernels): 128x128 tile (m x n) relative to 256x128
   double int8_tile_64x128 = 1;   // ... 64x128 tile
   double int8_tile_64x64 = 1;    // ... 64x64 tile
