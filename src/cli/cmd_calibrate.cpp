@@ -15,13 +15,16 @@ int cmd_calibrate(const std::vector<std::string>& args) {
       ("trace", po::value<std::vector<std::string>>()->required(), "measured trace files (JSON Lines)")
       ("hw", po::value<std::string>()->required(), "the base hardware file")
       ("output,o", po::value<std::string>()->required(), "write the calibrated hardware file here")
-      ("holdout", po::value<int>()->default_value(30), "percent of cases held out of the fit");
+      ("holdout", po::value<int>()->default_value(30), "percent of cases held out of the fit")
+      ("fix", po::value<std::vector<std::string>>()->composing(),
+       "keep this kernel_model parameter at the base file's value (measured, not fitted); repeatable");
   po::positional_options_description pos;
   pos.add("trace", -1);
   po::variables_map vm;
   if (!parse(args, opts, vm, "usage: headroom calibrate TRACE.jsonl [...] --hw BASE.yaml -o OUT.yaml", &pos)) return 0;
   CalibrationOptions opt;
   opt.holdout_percent = vm["holdout"].as<int>();
+  if (vm.count("fix")) opt.fixed = vm["fix"].as<std::vector<std::string>>();
   if (opt.holdout_percent < 5 || opt.holdout_percent > 80) throw UsageError("--holdout: expected 5..80 percent");
   const std::string base_path = resolve_hw_path(vm["hw"].as<std::string>());
   HardwareSpec base = HardwareSpec::from_yaml_file(base_path);
@@ -34,7 +37,9 @@ int cmd_calibrate(const std::vector<std::string>& args) {
   std::cout << fmt::format("{:<28} {:>12} {:>12}  {}\n", "parameter", "start", "fitted", "informing cases");
   for (const auto& p : r.report) {
     std::cout << fmt::format("{:<28} {:>12.4g} {:>12.4g}  {}{}\n", p.name, p.start, p.value, p.informing_cases,
-                             p.fitted ? "" : "  (not fitted: too few cases inform it)");
+                             p.fixed    ? "  (fixed: the base file's value)"
+                             : p.fitted ? ""
+                                        : "  (not fitted: too few cases inform it)");
   }
   std::cout << fmt::format("\ntime MAPE: train {:.1f}% (fitted cases, not accuracy), hold-out {:.1f}% (accuracy)\n",
                            100 * r.train_mape, 100 * r.holdout_mape);

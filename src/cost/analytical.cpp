@@ -98,10 +98,14 @@ Seconds AnalyticalCostModel::host_issue_time(IssueMode mode) const {
   return Seconds(0);
 }
 
-Seconds AnalyticalCostModel::host_time(const Op& op, IssueMode mode) const {
+Seconds AnalyticalCostModel::host_time(const Op& op, IssueMode mode) const { return host_cost(op, mode, false); }
+
+Seconds AnalyticalCostModel::host_time_in_sequence(const Op& op, IssueMode mode) const { return host_cost(op, mode, true); }
+
+Seconds AnalyticalCostModel::host_cost(const Op& op, IssueMode mode, bool in_sequence) const {
   Seconds t = host_issue_time(mode) * static_cast<double>(op.kernels);
   if (op.kind == OpKind::Collective && mode == IssueMode::Torch)
-    t += Seconds(p_.collective_host(static_cast<int>(op.as<CollectiveShape>().gpus)));
+    t += Seconds(p_.collective_host(static_cast<int>(op.as<CollectiveShape>().gpus), in_sequence));
   return t;
 }
 

@@ -77,10 +77,11 @@ template <class Ops>
 StepCost compose(const Ops& ops, const CostModel& cm, IssueMode mode) {
   StepCost s;
   const Seconds issue = cm.host_issue_time(mode);  // the first kernel waits for its launch
+  const bool sequence = ops.size() > 1;
   for (const Op& op : ops) {
     OpCost c = cm.cost(op, mode);
     s.gpu_time += c.time;
-    s.host_time += cm.host_time(op, mode);
+    s.host_time += sequence ? cm.host_time_in_sequence(op, mode) : cm.host_time(op, mode);
     s.by_bound[static_cast<int>(c.bound)] += c.time;
     if (op.kind == OpKind::Collective) s.collective_time += c.time;
     s.ops.push_back(c);

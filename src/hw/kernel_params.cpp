@@ -91,6 +91,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.collective_host_overhead; }},
       {"collective_host_growth", false, 0, 4.0, 0.3, "the eager collective's host cost grows by this fraction per doubling of the group beyond two GPUs (it waits for the slowest rank's host)",
        [](KernelParams& p) -> double& { return p.collective_host_growth; }},
+      {"collective_host_in_step", true, 0, 500e-6, 20e-6, "extra CPU time of an eager torch.distributed collective call issued among other work (a model step, an op sequence) over one issued back to back (measured: traces/h200x2/profile/tp_host.jsonl)",
+       [](KernelParams& p) -> double& { return p.collective_host_in_step; }},
       {"collective_latency_growth", false, 0, 2.0, 0.3, "collective latencies (every protocol) grow by this fraction per doubling of the group beyond two GPUs",
        [](KernelParams& p) -> double& { return p.collective_latency_growth; }},
       {"collective_bw_efficiency", false, 0.05, 1.0, 0.8, "all-reduce: fraction of per-direction link bandwidth NCCL reaches",
@@ -105,9 +107,10 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
   return t;
 }
 
-double KernelParams::collective_host(int gpus) const {
+double KernelParams::collective_host(int gpus, bool in_sequence) const {
   if (gpus <= 1) return 0.0;
-  return collective_host_overhead * (1.0 + collective_host_growth * std::max(0.0, std::log2(static_cast<double>(gpus)) - 1.0));
+  const double base = collective_host_overhead + (in_sequence ? collective_host_in_step : 0.0);
+  return base * (1.0 + collective_host_growth * std::max(0.0, std::log2(static_cast<double>(gpus)) - 1.0));
 }
 
 KernelParams read_kernel_params(const YamlReader& r) {

@@ -30,10 +30,14 @@ Seconds CycleCostModel::host_issue_time(IssueMode mode) const {
 }
 
 // As AnalyticalCostModel::host_time: an eager torch.distributed call costs the host extra.
-Seconds CycleCostModel::host_time(const Op& op, IssueMode mode) const {
+Seconds CycleCostModel::host_time(const Op& op, IssueMode mode) const { return host_cost(op, mode, false); }
+
+Seconds CycleCostModel::host_time_in_sequence(const Op& op, IssueMode mode) const { return host_cost(op, mode, true); }
+
+Seconds CycleCostModel::host_cost(const Op& op, IssueMode mode, bool in_sequence) const {
   Seconds t = host_issue_time(mode) * static_cast<double>(op.kernels);
   if (op.kind == OpKind::Collective && mode == IssueMode::Torch)
-    t += Seconds(lowering_.params().collective_host(static_cast<int>(op.as<CollectiveShape>().gpus)));
+    t += Seconds(lowering_.params().collective_host(static_cast<int>(op.as<CollectiveShape>().gpus), in_sequence));
   return t;
 }
 

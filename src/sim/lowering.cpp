@@ -221,7 +221,7 @@ void Lowering::collective(const Op& op, Tick launch, std::vector<KernelPlan>& ou
   out.push_back(c);
 }
 
-void Lowering::lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out) const {
+void Lowering::lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out, bool in_sequence) const {
   const Tick overhead = kernel_overhead(mode);
   switch (op.kind) {
     case OpKind::Gemm:
@@ -243,7 +243,8 @@ void Lowering::lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out)
       collective(op, overhead, out);
       // As AnalyticalCostModel::host_time: an eager torch.distributed call costs the host extra.
       if (mode == IssueMode::Torch)
-        out.back().host_extra = seconds_to_ticks(p_.collective_host(static_cast<int>(op.as<CollectiveShape>().gpus)));
+        out.back().host_extra =
+            seconds_to_ticks(p_.collective_host(static_cast<int>(op.as<CollectiveShape>().gpus), in_sequence));
       return;
     case OpKind::Launch: {
       KernelPlan l;

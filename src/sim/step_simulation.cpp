@@ -37,7 +37,7 @@ StepSimulation simulate_graph(const OpGraph& g, const std::vector<OpVertex>& ord
     const int stream = op.kind == OpKind::Collective ? comm : compute;
     e.add_op(stream, deps.data(), static_cast<int>(deps.size()), opts.cuda_graph ? 0 : op.syncs);
     plans.clear();
-    low.lower(op, mode, plans);
+    low.lower(op, mode, plans, order.size() > 1);
     for (const auto& k : plans) e.add_kernel(k);
     kernels[i] = static_cast<int>(plans.size());
     index[v] = static_cast<int>(i);

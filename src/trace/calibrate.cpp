@@ -131,6 +131,10 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
     return r;
   };
 
+  for (const auto& name : opt.fixed)
+    if (std::none_of(table.begin(), table.end(), [&](const KernelParamInfo& i) { return i.name == name; }))
+      throw InputError(fmt::format("calibrate: --fix {}: not a kernel_model parameter (headroom describe lists them)", name));
+
   // 3. Which parameters the training cases inform (a visible change of some case's time).
   CalibrationResult res;
   const Eigen::VectorXd r0 = residuals(p0);
@@ -143,7 +147,13 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
     int informing = 0;
     for (Eigen::Index i = 0; i < r.size(); ++i)
       if (std::fabs(r[i] - r0[i]) > 1e-4) ++informing;
-    CalibratedParam cp{table[j].name, p0[j], p0[j], informing >= opt.min_cases_per_param, informing};
+    CalibratedParam cp{table[j].name, p0[j], p0[j], informing >= opt.min_cases_per_param, false, informing};
+    if (std::find(opt.fixed.begin(), opt.fixed.end(), cp.name) != opt.fixed.end()) {
+      cp.fitted = false;
+      cp.fixed = true;
+      cp.start = cp.value = table[j].ref(start);  // the base file's value, not clamped
+      p0[j] = std::clamp(cp.value, table[j].lower, table[j].upper);
+    }
     res.report.push_back(cp);
     if (cp.fitted) free.push_back(j);
   }

@@ -64,3 +64,26 @@ TEST(Collective, EagerHostCostGrowsWithTheGroup) {
   EXPECT_NEAR(host_us(8, IssueMode::Torch), 10.0 + 72.0, 1e-9);
   EXPECT_NEAR(host_us(4, IssueMode::Graph), 0.0, 1e-12);
 }
+
+TEST(Collective, EagerCallCostsTheHostMoreAmongOtherWork) {
+  // Measured (traces/h200x2/profile/tp_host.jsonl): 64 all-reduces paced like a decode step cost
+  // the host ~36 us more each than 64 back to back. With 10 us per kernel issue, 24 us per call,
+  // 36 us more in a sequence and 100% growth per doubling: alone 34 us on 2 GPUs; among other
+  // work 10 + 60 = 70 us on 2 GPUs, 10 + 120 = 130 us on 4.
+  HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  KernelParams p = hw.kernel_model.value_or(KernelParams{});
+  p.host_issue_torch = 10e-6;
+  p.collective_host_overhead = 24e-6;
+  p.collective_host_in_step = 36e-6;
+  p.collective_host_growth = 1.0;
+  AnalyticalCostModel m(hw, p);
+  const Op c2 = make_collective("c", CollectiveKind::AllReduce, 2, 4096, DType::BF16);
+  const Op c4 = make_collective("c", CollectiveKind::AllReduce, 4, 4096, DType::BF16);
+  EXPECT_NEAR(m.host_time(c2, IssueMode::Torch).value() * 1e6, 34.0, 1e-9);
+  EXPECT_NEAR(m.host_time_in_sequence(c2, IssueMode::Torch).value() * 1e6, 70.0, 1e-9);
+  EXPECT_NEAR(m.host_time_in_sequence(c4, IssueMode::Torch).value() * 1e6, 130.0, 1e-9);
+  EXPECT_NEAR(m.host_time_in_sequence(c4, IssueMode::Graph).value(), 0.0, 1e-12);
+  // A step composes its ops in sequence; one op alone is issued back to back.
+  EXPECT_NEAR(evaluate_ops({c2}, m, IssueMode::Torch).host_time.value() * 1e6, 34.0, 1e-9);
+  EXPECT_NEAR(evaluate_ops({c2, c2}, m, IssueMode::Torch).host_time.value() * 1e6, 140.0, 1e-9);
+}

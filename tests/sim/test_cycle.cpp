@@ -324,20 +324,27 @@ TEST(CycleEffects, CollectiveOverlapsComputeOnItsOwnStream) {
 
 TEST(CycleEffects, TensorParallelDecodeHasNoCollectiveOverlap) {
   // In a Megatron decoder layer every all-reduce sits on the critical path (the residual needs
-  // it, everything after needs the residual): a second stream cannot help, and the SMs reserved
-  // for NCCL by default on it only slow the GEMMs down (weights stream at the same rate, but
-  // their compute waves run on 116 SMs).
-  const StepGraph g = decode_step("llama3-70b", 8, 2048, 4, 4);
-  SimOptions apart;
-  apart.collectives_on_own_stream = true;
-  SimOptions apart_no_margin = apart;
-  apart_no_margin.gemm_sm_margin = 0;
-  const StepSimulation a = simulate_step(g, h200());
-  const StepSimulation b = simulate_step(g, h200(), apart_no_margin);
-  const StepSimulation c = simulate_step(g, h200(), apart);
-  EXPECT_NEAR(b.time / a.time, 1.0, 0.001);
-  EXPECT_GT(c.time, a.time);
-  EXPECT_GT(a.utilization.link, 0.0);
+  // it, everything after needs the residual): a second stream cannot help. At batch 8 the GEMMs
+  // stream their weights (8-row tiles, no compute to speak of), so the SMs reserved for NCCL
+  // by default on it cost nothing; at batch 256 their compute waves run on 116 SMs instead of
+  // 132 and the step is slower.
+  for (int64_t batch : {8, 256}) {
+    const StepGraph g = decode_step("llama3-70b", batch, 2048, 4, 4);
+    SimOptions apart;
+    apart.collectives_on_own_stream = true;
+    SimOptions apart_no_margin = apart;
+    apart_no_margin.gemm_sm_margin = 0;
+    const StepSimulation a = simulate_step(g, h200());
+    const StepSimulation b = simulate_step(g, h200(), apart_no_margin);
+    const StepSimulation c = simulate_step(g, h200(), apart);
+    EXPECT_NEAR(b.time / a.time, 1.0, 0.001) << batch;
+    if (batch == 8) {
+      EXPECT_NEAR(c.time / a.time, 1.0, 0.001);
+    } else {
+      EXPECT_GT(c.time / a.time, 1.01);
+    }
+    EXPECT_GT(a.utilization.link, 0.0);
+  }
 }
 
 TEST(CycleEffects, LowerSmClockSlowsComputeNotMemory) {

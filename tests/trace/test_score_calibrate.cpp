@@ -162,3 +162,42 @@ TEST(Calibrate, CommittedTracesAllParse) {
     }
   }
 }
+
+TEST(Calibrate, KeepsFixedParametersAtTheBaseValue) {
+  // GEMM cases made by the model with kernel_overhead = 4 us; the base file says 5 us and the
+  // fit is told to keep it: it stays 5 us exactly (and the fit reports it fixed, not fitted).
+  HardwareSpec truth = h200_datasheet();
+  KernelParams k;
+  for (const auto& info : kernel_param_table()) info.ref(k) = info.start;
+  k.kernel_overhead = 4e-6;
+  AnalyticalCostModel cm(truth, k);
+  std::ostringstream text;
+  for (int64_t m : {1, 8, 64, 256, 1024, 4096})
+    for (int64_t n : {1024, 4096, 14336})
+      for (int64_t kk : {1024, 4096, 8192}) {
+        json r{{"op", "gemm"}, {"m", m}, {"n", n}, {"k", kk}, {"dtype", "bf16"}, {"hw", "h200-sxm"}, {"timing", "queued"}};
+        r["ms"] = cm.cost(make_gemm("g", m, n, kk, DType::BF16)).time.value() * 1e3;
+        text << r.dump() << "\n";
+      }
+  HardwareSpec base = truth;
+  KernelParams b = k;
+  b.kernel_overhead = 5e-6;
+  for (const auto& info : kernel_param_table()) b.given.push_back(info.name);
+  base.kernel_model = b;
+  CalibrationOptions opt;
+  opt.fixed = {"kernel_overhead"};
+  CalibrationResult r = calibrate({trace_of(text.str())}, base, opt);
+  EXPECT_DOUBLE_EQ(r.params.kernel_overhead, 5e-6);
+  const auto it = std::find_if(r.report.begin(), r.report.end(), [](const CalibratedParam& p) { return p.name == "kernel_overhead"; });
+  ASSERT_NE(it, r.report.end());
+  EXPECT_TRUE(it->fixed);
+  EXPECT_FALSE(it->fitted);
+  // A name that is not a parameter is an error naming it.
+  opt.fixed = {"kernel_overhed"};
+  try {
+    (void)calibrate({trace_of(text.str())}, base, opt);
+    FAIL() << "accepted an unknown parameter";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("kernel_overhed"), std::string::npos) << e.what();
+  }
+}

@@ -97,6 +97,7 @@ class AnalyticalCostModel final : public CostModel {
   [[nodiscard]] Seconds host_issue_time(bool cuda_graph) const override;
   [[nodiscard]] Seconds host_issue_time(IssueMode mode) const override;
   [[nodiscard]] Seconds host_time(const Op& op, IssueMode mode) const override;
+  [[nodiscard]] Seconds host_time_in_sequence(const Op& op, IssueMode mode) const override;
   [[nodiscard]] const KernelParams& params() const { return p_; }
 
   // Parts, exposed for tests and the cycle-approximate model.
@@ -126,6 +127,7 @@ class AnalyticalCostModel final : public CostModel {
   }
 
  private:
+  [[nodiscard]] Seconds host_cost(const Op& op, IssueMode mode, bool in_sequence) const;
   [[nodiscard]] OpCost attention(const Op& op, double overhead) const;
   [[nodiscard]] OpCost moe(const Op& op, double overhead) const;
   [[nodiscard]] OpCost collective(const Op& op, double overhead) const;

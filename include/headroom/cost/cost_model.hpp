@@ -55,9 +55,14 @@ class CostModel {
   [[nodiscard]] virtual Seconds host_issue_time(IssueMode mode) const {
     return host_issue_time(mode == IssueMode::Graph);
   }
-  // CPU time to issue one op (all its kernels).
+  // CPU time to issue one op (all its kernels), issued back to back with itself.
   [[nodiscard]] virtual Seconds host_time(const Op& op, IssueMode mode) const {
     return host_issue_time(mode) * static_cast<double>(op.kernels);
+  }
+  // The same op issued among other work (a model step, an op sequence): an eager collective
+  // costs the host more there than in a loop of collectives. Default: no difference.
+  [[nodiscard]] virtual Seconds host_time_in_sequence(const Op& op, IssueMode mode) const {
+    return host_time(op, mode);
   }
 };
 

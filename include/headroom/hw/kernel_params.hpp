@@ -56,6 +56,7 @@ struct KernelParams {
   double collective_latency_gather = 0;   // ... per all-gather / reduce-scatter / all-to-all on 2 GPUs
   double collective_host_overhead = 0;    // extra CPU seconds of an eager torch.distributed call (2 GPUs)
   double collective_host_growth = 0;      // ... grows by this fraction per doubling of the group (the slowest rank's host)
+  double collective_host_in_step = 0;     // extra CPU seconds of that call when issued among other work (a model step), over back to back
   double collective_latency_growth = 0;   // latencies grow by this fraction per doubling of the group beyond two GPUs
   double collective_bw_efficiency = 1;    // all-reduce: fraction of per-direction link bandwidth reached
   double collective_bw_efficiency_gather = 1;  // all-gather, reduce-scatter, all-to-all: same
@@ -76,7 +77,7 @@ struct KernelParams {
   [[nodiscard]] double gemm_eff(DType d) const { return gemm_efficiency[static_cast<size_t>(d)]; }
   // Extra host seconds of one eager torch.distributed collective over `gpus` ranks: the call waits
   // for the slowest rank's host, which is later the more ranks there are.
-  [[nodiscard]] double collective_host(int gpus) const;
+  [[nodiscard]] double collective_host(int gpus, bool in_sequence) const;
 };
 
 struct KernelParamInfo {

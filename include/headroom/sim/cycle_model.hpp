@@ -28,9 +28,11 @@ class CycleCostModel final : public CostModel {
   [[nodiscard]] Seconds host_issue_time(bool cuda_graph) const override;
   [[nodiscard]] Seconds host_issue_time(IssueMode mode) const override;
   [[nodiscard]] Seconds host_time(const Op& op, IssueMode mode) const override;
+  [[nodiscard]] Seconds host_time_in_sequence(const Op& op, IssueMode mode) const override;
   [[nodiscard]] const sim::Lowering& lowering() const { return lowering_; }
 
  private:
+  [[nodiscard]] Seconds host_cost(const Op& op, IssueMode mode, bool in_sequence) const;
   const HardwareSpec& hw_;
   sim::Lowering lowering_;
 };

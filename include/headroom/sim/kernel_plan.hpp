@@ -66,8 +66,9 @@ class Lowering {
   [[nodiscard]] const SimMachine& machine() const { return m_; }
   [[nodiscard]] const KernelParams& params() const { return p_; }
   // Appends the kernels of one op, in launch order. Throws InputError when the op cannot run on
-  // this part (a dtype without a matrix unit).
-  void lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out) const;
+  // this part (a dtype without a matrix unit). in_sequence: the op is issued among other work (a
+  // model step), where an eager collective costs the host more than back to back.
+  void lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out, bool in_sequence = false) const;
   // One GEMM kernel (plus the split-K reduction when split), with the analytical tile choice;
   // weight_bytes / dequant_elements as AnalyticalCostModel::gemm (quantized weights).
   void lower_gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, Tick launch,

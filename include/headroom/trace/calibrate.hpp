@@ -17,12 +17,16 @@ struct CalibrationOptions {
   int max_iterations = 200;
   double huber_delta = 0.10;     // residuals (log ratio) beyond ~10% are down-weighted
   int min_cases_per_param = 3;   // refuse to fit with fewer training cases than this per parameter
+  // Parameters kept at the base file's value (measured directly, not fitted); each must be a
+  // kernel_model parameter, else InputError.
+  std::vector<std::string> fixed;
 };
 
 struct CalibratedParam {
   std::string name;
   double start = 0, value = 0;
-  bool fitted = false;  // false: no training case informs it; kept at its start value
+  bool fitted = false;  // false: no training case informs it, or fixed; kept at its start value
+  bool fixed = false;   // kept at the base file's value on request (CalibrationOptions::fixed)
   int informing_cases = 0;
 };
 
