@@ -47,15 +47,24 @@ TEST(Collective, LargeMessagesTakeTheSimpleProtocol) {
   EXPECT_NEAR(us(CollectiveKind::AllReduce, 2, b), 20 + b / (450e9 * 0.8) * 1e6, 1e-3);
 }
 
-TEST(Collective, EagerHostCostGrowsWithTheGroup) {
-  // An eager torch.distributed call waits for the slowest rank's host: 24 us on 2 GPUs, growing by
-  // 100% per doubling (the fitted value is near 1): 48 us on 4, 72 us on 8, nothing inside a graph.
-  HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+namespace {
+// The H200 file with the eager host costs set by hand: 10 us per kernel issue, 24 us per
+// collective call, 36 us more for a call among other work, 100% growth per doubling of the group.
+AnalyticalCostModel eager_host() {
+  static HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
   KernelParams p = hw.kernel_model.value_or(KernelParams{});
   p.host_issue_torch = 10e-6;
   p.collective_host_overhead = 24e-6;
+  p.collective_host_in_step = 36e-6;
   p.collective_host_growth = 1.0;
-  AnalyticalCostModel m(hw, p);
+  return AnalyticalCostModel(hw, p);
+}
+}  // namespace
+
+TEST(Collective, EagerHostCostGrowsWithTheGroup) {
+  // An eager torch.distributed call waits for the slowest rank's host: 24 us on 2 GPUs, growing by
+  // 100% per doubling (the fitted value is near 1): 48 us on 4, 72 us on 8, nothing inside a graph.
+  const AnalyticalCostModel m = eager_host();
   auto host_us = [&](int64_t gpus, IssueMode mode) {
     return m.host_time(make_collective("c", CollectiveKind::AllReduce, gpus, 4096, DType::BF16), mode).value() * 1e6;
   };
@@ -67,16 +76,9 @@ TEST(Collective, EagerHostCostGrowsWithTheGroup) {
 
 TEST(Collective, EagerCallCostsTheHostMoreAmongOtherWork) {
   // Measured (traces/h200x2/profile/tp_host.jsonl): 64 all-reduces paced like a decode step cost
-  // the host ~36 us more each than 64 back to back. With 10 us per kernel issue, 24 us per call,
-  // 36 us more in a sequence and 100% growth per doubling: alone 34 us on 2 GPUs; among other
-  // work 10 + 60 = 70 us on 2 GPUs, 10 + 120 = 130 us on 4.
-  HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
-  KernelParams p = hw.kernel_model.value_or(KernelParams{});
-  p.host_issue_torch = 10e-6;
-  p.collective_host_overhead = 24e-6;
-  p.collective_host_in_step = 36e-6;
-  p.collective_host_growth = 1.0;
-  AnalyticalCostModel m(hw, p);
+  // the host ~36 us more each than 64 back to back. With eager_host()'s costs: alone 34 us on 2
+  // GPUs; among other work 10 + 60 = 70 us on 2 GPUs, 10 + 120 = 130 us on 4.
+  const AnalyticalCostModel m = eager_host();
   const Op c2 = make_collective("c", CollectiveKind::AllReduce, 2, 4096, DType::BF16);
   const Op c4 = make_collective("c", CollectiveKind::AllReduce, 4, 4096, DType::BF16);
   EXPECT_NEAR(m.host_time(c2, IssueMode::Torch).value() * 1e6, 34.0, 1e-9);
