@@ -176,7 +176,7 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
     c.splits = splits;
     c.ctas = c.tiles * splits;
     c.waves = static_cast<double>(ceil_div(c.ctas, sms_));
-    c.cta_flops = 2.0 * tm * tn * static_cast<double>(ceil_div(k, splits));
+    c.cta_flops = 2.0 * tm * tn * static_cast<double>(splits > 1 ? ceil_div(k, splits) : k);
     c.cta_time = c.cta_flops / (peak_sm * rel);
     c.dequant_ops = dequant_ops_per_row * static_cast<double>(mt);
     c.bytes_read = read;
@@ -192,25 +192,11 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
     c.time = std::max(c.compute, c.memory) + c.overhead;
     return c;
   };
-  // The search compares times only (the same formulas as plan()) and builds the winner's plan.
-  const double per_wave = p_.gemm_wave_overhead;
-  const double inv_read = 1.0 / bw_read_, inv_write = 1.0 / bw_write_;
-  struct Pick {
-    int tm = 0, tn = 0;
-    int64_t mt = 0, nt = 0, splits = 1;
-    double rel = 1, time = 1e30;
-  } pick;
+  GemmPlan best;
+  best.time = 1e30;
   auto evaluate = [&](int tm, int tn, int64_t mt, int64_t nt, double rel, int64_t splits) {
-    const int64_t ctas = mt * nt * batch * splits;
-    const double k_cta = static_cast<double>(splits > 1 ? ceil_div(k, splits) : k);
-    const double cta_time = 2.0 * tm * tn * k_cta / (peak_sm * rel);
-    const double compute = static_cast<double>(ceil_div(ctas, sms_)) * (cta_time + per_wave) +
-                           dequant_ops_per_row * static_cast<double>(mt) / vector_rate;
-    const double extra = splits > 1 ? partials * static_cast<double>(splits) : 0.0;
-    const double fill = std::min(1.0, static_cast<double>(ctas) / fill_ctas);
-    const double memory = ((read + extra) * inv_read + (written + extra) * inv_write) / fill;
-    const double time = std::max(compute, memory) + (splits > 1 ? overhead : 0.0);
-    if (time < pick.time) pick = {tm, tn, mt, nt, splits, rel, time};
+    const GemmPlan c = plan(tm, tn, mt, nt, rel, splits);
+    if (c.time < best.time) best = c;
   };
   // Each tile with and without split-K: when its tiles cannot fill the SMs and k is long enough
   // to share (>= 256 per split), the split that fills them, or (as cuBLASLt also does on
@@ -273,7 +259,7 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
   if (d == DType::FP32) consider_tile(kFp32Gemv);
   if (dequant_elements > 0)
     for (const Tile& t : kMarlinTiles) consider_tile(t);
-  return plan(pick.tm, pick.tn, pick.mt, pick.nt, pick.rel, pick.splits);
+  return best;
 }
 
 GemmPlan AnalyticalCostModel::gemm_plan(const Op& op, double overhead) const {
