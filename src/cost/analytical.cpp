@@ -187,7 +187,7 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
     }
     c.compute = c.waves * (c.cta_time + p_.gemm_wave_overhead) + c.dequant_ops / vector_rate;
     c.fill = std::min(1.0, static_cast<double>(c.ctas) / fill_ctas);
-    c.memory = c.bytes_read / (bw_read_ * c.fill) + c.bytes_written / (bw_write_ * c.fill);
+    c.memory = (c.bytes_read / bw_read_ + c.bytes_written / bw_write_) / (c.fill * p_.gemm_memory_efficiency);
     c.overhead = overhead + p_.gemm_overhead + (splits > 1 ? overhead : 0.0);
     c.time = std::max(c.compute, c.memory) + c.overhead;
     return c;

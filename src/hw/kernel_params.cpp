@@ -63,6 +63,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.gemm_wave_overhead; }},
       {"gemm_stream_ctas", false, 0.05, 8.0,  1.0, "CTAs per SM a GEMM needs in flight to reach full HBM bandwidth",
        [](KernelParams& p) -> double& { return p.gemm_stream_ctas; }},
+      {"gemm_memory_efficiency", false, 0.3, 1.0, 0.9, "GEMM operand and output streams: fraction of the pure read/write stream rates (hbm_*_efficiency) they reach with all CTAs in flight",
+       [](KernelParams& p) -> double& { return p.gemm_memory_efficiency; }},
       {"grouped_gemm_compute_efficiency", false, 0.1, 1.0, 0.7, "MoE grouped GEMM (torch._grouped_mm): its compute time is the dense GEMM's divided by this",
        [](KernelParams& p) -> double& { return p.grouped_gemm_compute_efficiency; }},
       {"grouped_gemm_memory_efficiency", false, 0.1, 1.0, 0.7, "MoE grouped GEMM (torch._grouped_mm): its memory time is the dense GEMM's divided by this",

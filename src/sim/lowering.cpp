@@ -74,7 +74,7 @@ void Lowering::emit_gemm(const GemmPlan& best, DType d, Tick launch, std::vector
     g.cta_cycles += work_to_cycles(best.dequant_ops / static_cast<double>(best.ctas), vector_per_cycle_);
   g.cta_pipeline = seconds_to_ticks(p_.gemm_wave_overhead);
   g.cta_bytes = (best.bytes_read / p_.hbm_read_efficiency + best.bytes_written / p_.hbm_write_efficiency) /
-                static_cast<double>(best.ctas);
+                (p_.gemm_memory_efficiency * static_cast<double>(best.ctas));
   g.mem = Resource::Hbm;
   // analytical: a GEMM of fewer than SMs x gemm_stream_ctas tiles keeps too few loads in flight
   // to reach the HBM rate (fill < 1): each CTA draws at most rate / (SMs x gemm_stream_ctas).

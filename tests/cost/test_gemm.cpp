@@ -84,3 +84,21 @@ TEST(Gemm, SplitKOnlyWhenItsExtraKernelPays) {
   EXPECT_EQ(costly.splits, 1);
   EXPECT_LT(costly.ctas, 132);
 }
+
+TEST(Gemm, OperandStreamsReachTheirOwnFractionOfTheStreamRate) {
+  // m = 1, n = k = 8192 bf16, no split (the reduction costs 50 us): reads 2 B x (8192 + 8192^2) =
+  // 134,234,112 B, writes 16,384 B. With both stream rates at 0.9 x 4.8 TB/s = 4.32 TB/s, every
+  // CTA count at full rate (gemm_stream_ctas tiny) and gemm_memory_efficiency 0.5:
+  // 134,250,496 B / 4.32e12 B/s / 0.5 = 62.153 us; at 1.0, half of it.
+  KernelParams p = *h200().kernel_model;
+  p.hbm_read_efficiency = 0.9;
+  p.hbm_write_efficiency = 0.9;
+  p.gemm_stream_ctas = 0.05;
+  p.gemm_memory_efficiency = 0.5;
+  const GemmPlan half = AnalyticalCostModel(h200(), p).gemm_plan(1, 8192, 8192, 1, DType::BF16, 50e-6);
+  EXPECT_EQ(half.splits, 1);
+  EXPECT_NEAR(half.memory, 62.153e-6, 0.001e-6);
+  p.gemm_memory_efficiency = 1.0;
+  const GemmPlan full = AnalyticalCostModel(h200(), p).gemm_plan(1, 8192, 8192, 1, DType::BF16, 50e-6);
+  EXPECT_NEAR(full.memory, 31.0765e-6, 0.001e-6);
+}

@@ -40,6 +40,7 @@ struct KernelParams {
   double int8_tile_64x64 = 1;    // ... 64x64 tile
   double gemm_wave_overhead = 0; // seconds per wave: pipeline fill and epilogue
   double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
+  double gemm_memory_efficiency = 1;  // a GEMM's operand streams as a fraction of a pure stream's HBM rate
   double grouped_gemm_compute_efficiency = 1;  // torch._grouped_mm (MoE experts) vs a dense GEMM: compute side
   double grouped_gemm_memory_efficiency = 1;   // ... memory side
   double grouped_gemm_k_overhead = 0;          // ... per-tile fill/epilogue, in elements of k
