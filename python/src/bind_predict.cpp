@@ -56,8 +56,9 @@ void bind_predict(py::module_& m) {
 
   m.def(
       "predict",
-      [](py::iterable records, py::object hw, const std::string& fidelity) {
+      [](py::iterable records, py::object hw, const std::string& fidelity, bool explain) {
         PredictorOptions opts;
+        opts.explain = explain;
         auto f = parse_fidelity(fidelity);
         if (!f) throw UsageError(fmt::format("fidelity: expected roofline, analytical or cycle, got \"{}\"", fidelity));
         opts.fidelity = *f;
@@ -88,10 +89,12 @@ void bind_predict(py::module_& m) {
         }
         return out;
       },
-      py::arg("records"), py::arg("hw") = py::none(), py::arg("fidelity") = "roofline", redirect_output(),
+      py::arg("records"), py::arg("hw") = py::none(), py::arg("fidelity") = "roofline", py::arg("explain") = false,
+      redirect_output(),
       "Predicts each trace record (a dict in the trace format, docs/trace-format.md) like `headroom predict`: "
       "returns each record plus \"predicted\": {\"ms\": ...} or \"error\": \"<why>\"; a bad record does not stop "
-      "the run. hw (a name, a path, a dict or a HardwareSpec loaded from a file) overrides each record's \"hw\".");
+      "the run. hw (a name, a path, a dict or a HardwareSpec loaded from a file) overrides each record's \"hw\". "
+      "explain=True adds \"explain\" to each single op's prediction (as `headroom predict --explain`).");
 }
 
 }  // namespace headroom::py_bind

@@ -15,7 +15,9 @@ int cmd_predict(const std::vector<std::string>& args) {
   opts.add_options()("help,h", "show this help")
       ("hw", po::value<std::string>(), "hardware file or name; overrides each record's \"hw\"")
       ("fidelity", po::value<std::string>()->default_value("analytical"), "roofline | analytical | cycle")
-      ("input,i", po::value<std::string>(), "read this trace file instead of stdin");
+      ("input,i", po::value<std::string>(), "read this trace file instead of stdin")
+      ("explain", "add \"explain\" to each single op's prediction: its bound, the parts of its time and, for GEMM "
+                  "and attention kernels, the plan (tile, split-K, waves, ...)");
   po::variables_map vm;
   if (!parse(args, opts, vm,
              "usage: headroom predict [--hw FILE] < trace.jsonl > predicted.jsonl\n"
@@ -27,6 +29,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   if (!f) throw UsageError(fmt::format("--fidelity: expected roofline, analytical or cycle, got \"{}\"",
                                        vm["fidelity"].as<std::string>()));
   po.fidelity = *f;
+  po.explain = vm.count("explain") > 0;
   if (!po.hw.empty()) (void)resolve_hw_path(po.hw);  // a bad --hw is a usage-level input error, once
   Predictor pred(po);
 

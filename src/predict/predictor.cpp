@@ -96,6 +96,7 @@ Prediction Predictor::predict(const json& rec, const std::string& where) {
       // measurement is GPU time alone; otherwise host issue and synchronisation count too.
       const bool queued = rec.contains("timing") && rec["timing"] == "queued";
       p.ms = (queued ? queued_time(oc) : issued_time(*op, oc, cm, mode)).value() * 1e3;
+      if (opts_.explain) p.explain = explain(*op, oc, cm, mode);
     } else if (const OpSequenceCase* q = std::get_if<OpSequenceCase>(&c)) {
       p.ms = evaluate_ops(q->ops, cm, parse_issue(rec, where)).time.value() * 1e3;
     } else if (const ModelStepCase* m = std::get_if<ModelStepCase>(&c)) {
@@ -124,6 +125,35 @@ Prediction Predictor::predict(const json& rec, const std::string& where) {
   return p;
 }
 
+json Predictor::explain(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode) const {
+  json e;
+  e["bound"] = std::string(to_string(c.bound));
+  e["compute_ms"] = c.compute.value() * 1e3;
+  e["memory_ms"] = c.memory.value() * 1e3;
+  if (c.comm.value() > 0) e["comm_ms"] = c.comm.value() * 1e3;
+  e["overhead_ms"] = c.overhead.value() * 1e3;
+  e["host_ms"] = cm.host_time(op, mode).value() * 1e3;
+  // The plan behind the time, from the analytical model (the cycle model lowers the same plans).
+  const auto* an = dynamic_cast<const AnalyticalCostModel*>(&cm);
+  std::unique_ptr<AnalyticalCostModel> own;
+  if (!an && dynamic_cast<const CycleCostModel*>(&cm)) {
+    own = std::make_unique<AnalyticalCostModel>(cm.hardware());
+    an = own.get();
+  }
+  if (!an) return e;
+  if (op.kind == OpKind::Gemm || op.kind == OpKind::MoeRouter) {
+    const GemmPlan g = an->gemm_plan(op, an->kernel_overhead(mode));
+    e["gemm"] = {{"tile_m", g.tile_m}, {"tile_n", g.tile_n}, {"tile_rate", g.tile_efficiency},
+                 {"tiles", g.tiles},   {"split_k", g.splits}, {"ctas", g.ctas},
+                 {"waves", g.waves},   {"hbm_fill", g.fill}};
+  } else if (op.kind == OpKind::Attention) {
+    const AttentionPlan a = an->attention_plan(op, an->kernel_overhead(mode));
+    e["attention"] = {{"phase", a.prefill ? "prefill" : "decode"}, {"work_items", a.items},
+                      {"kv_splits", a.splits}, {"waves", a.waves}};
+  }
+  return e;
+}
+
 json Predictor::annotate(const json& rec, const std::string& where) {
   json out = rec;
   Prediction p = predict(rec, where);
@@ -135,6 +165,7 @@ json Predictor::annotate(const json& rec, const std::string& where) {
   if (p.ms) pred["ms"] = *p.ms;
   if (p.avg_w) pred["avg_w"] = *p.avg_w;
   if (p.sm_mhz) pred["sm_mhz"] = *p.sm_mhz;
+  if (!p.explain.is_null()) pred["explain"] = p.explain;
   out["predicted"] = pred;
   return out;
 }

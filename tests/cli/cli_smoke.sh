@@ -36,6 +36,7 @@ expect 0 "ridge point" -- "$HR" describe "$ROOT/hw_configs/h200-sxm.yaml"
 printf '%s\n' '{"op":"gemm","m":64,"n":64,"k":64,"dtype":"bf16","hw":"h200-sxm"}' '{"op":"nope","hw":"h200-sxm"}' >"$tmp/t.jsonl"
 expect 0 '"error":".*unknown op' -- "$HR" predict -i "$tmp/t.jsonl"
 expect 0 '"predicted":\{"ms"' -- "$HR" predict -i "$tmp/t.jsonl"
+expect 0 '"explain":\{"bound":"[a-z]+".*"tile_n":' -- "$HR" predict --explain -i "$tmp/t.jsonl"
 printf '%s\n' '{"op":"gemm","m":64,"n":64,"k":64,"dtype":"bf16","hw":"h200-sxm"}' '{"op":' >"$tmp/m.jsonl"
 expect 1 "m.jsonl:2: malformed JSON" -- "$HR" predict -i "$tmp/m.jsonl"
 expect 0 "step latency" -- "$HR" step --model llama3-8b --hw h200-sxm --phase decode --batch 8 --context 1024 --pp 2 --microbatches 2

@@ -75,3 +75,19 @@ def test_read_and_write_trace(tmp_path):
     bad.write_text(json.dumps(GEMM_4096) + "\n{not json\n")
     with pytest.raises(headroom.InputError, match=r"bad.jsonl:2: malformed JSON"):
         headroom.read_trace(bad)
+
+
+def test_explain_shows_the_plan():
+    # m = 768, n = k = 3584 fp16: cuBLASLt's persistent kernel runs 168x128 tiles (n x m), one
+    # wave of 6 x 22 = 132 (traces/h200/profile); the analytical model picks the same plan.
+    rec = {"op": "gemm", "m": 768, "n": 3584, "k": 3584, "dtype": "fp16", "hw": "h200-sxm"}
+    out = headroom.predict([rec], fidelity="analytical", explain=True)[0]["predicted"]
+    e = out["explain"]
+    assert (e["gemm"]["tile_m"], e["gemm"]["tile_n"]) == (128, 168)
+    assert e["gemm"]["tiles"] == 132 and e["gemm"]["waves"] == 1 and e["gemm"]["split_k"] == 1
+    assert e["bound"] == "compute"
+    # The parts add up to the kernel time the prediction is built from.
+    assert out["ms"] == pytest.approx(max(e["compute_ms"], e["memory_ms"]) + e["overhead_ms"], rel=1e-9)
+    # Without explain, or on the roofline (no plan), nothing more than asked for.
+    assert "explain" not in headroom.predict([rec], fidelity="analytical")[0]["predicted"]
+    assert "gemm" not in headroom.predict([rec], explain=True)[0]["predicted"]["explain"]

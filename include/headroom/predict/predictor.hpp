@@ -22,12 +22,16 @@ std::optional<Fidelity> parse_fidelity(std::string_view s);
 struct PredictorOptions {
   std::string hw;  // a hardware name or path; overrides each record's "hw" when set
   Fidelity fidelity = Fidelity::Analytical;
+  // Add "explain" to each prediction of a single op: its bound and the parts of its time, and
+  // for a GEMM or attention kernel the plan the model chose (tile, split-K, waves, ...).
+  bool explain = false;
 };
 
 struct Prediction {
   std::optional<double> ms;
   std::optional<double> avg_w;
   std::optional<double> sm_mhz;
+  nlohmann::ordered_json explain;  // with PredictorOptions::explain, single ops: why this time
   std::string error;  // non-empty when nothing could be predicted
   [[nodiscard]] bool ok() const { return error.empty(); }
 };
@@ -54,6 +58,8 @@ class Predictor {
   std::string hw_for(const nlohmann::ordered_json& record) const;
 
  private:
+  // The "explain" object of one op's prediction (PredictorOptions::explain).
+  nlohmann::ordered_json explain(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode) const;
   struct HwEntry {
     std::unique_ptr<HardwareSpec> spec;
     std::unique_ptr<CostModel> model;
