@@ -85,6 +85,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.attn_decode_ctas_per_sm; }},
       {"attn_decode_shared_efficiency", false, 0.1, 1.0,  0.7, "decode attention: bandwidth factor when an SM streams 2+ KV heads at once",
        [](KernelParams& p) -> double& { return p.attn_decode_shared_efficiency; }},
+      {"attn_decode_split_efficiency", false, 0.3, 1.0, 0.9, "decode attention: bandwidth factor when each context is split over several CTAs (few sequences x KV heads; a combine kernel follows)",
+       [](KernelParams& p) -> double& { return p.attn_decode_split_efficiency; }},
       {"collective_latency", true, 0, 500e-6, 20e-6, "GPU-side all-reduce time beyond its bytes on 2 GPUs, simple protocol (handshakes, sync)",
        [](KernelParams& p) -> double& { return p.collective_latency; }},
       {"collective_latency_gather", true, 0, 500e-6, 20e-6, "GPU-side all-gather/reduce-scatter/all-to-all time on 2 GPUs beyond its bytes, simple protocol",

@@ -50,3 +50,30 @@ TEST(AttentionPrefill, OneWaveOfItemsTakesTheLongestItemCausalOrNot) {
   EXPECT_NEAR(compute_us(512, true), 4.476, 0.001);
   EXPECT_NEAR(compute_us(512, false), 4.476, 0.001);
 }
+
+TEST(AttentionDecode, ASplitContextStreamsAtItsOwnFraction) {
+  // Decode, 8 KV heads of 128, context 16384. Batch 1: 8 (sequence, KV head) items < 0.8 x 132,
+  // so each context is split 132 / 8 -> 16 ways (128 CTAs, under one per SM: no sharing) and
+  // streams at attn_decode_split_efficiency of the rate. Batch 16: 128 items, unsplit, full rate.
+  static HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  KernelParams p = hw.kernel_model.value_or(KernelParams{});
+  p.attn_decode_split_efficiency = 0.5;
+  const AnalyticalCostModel m(hw, p);
+  auto plan = [&](int64_t batch) {
+    AttentionShape s;
+    s.phase = Phase::Decode;
+    s.batch = batch;
+    s.q_len = 1;
+    s.kv_len = 16385;
+    s.heads = 32;
+    s.kv_heads = 8;
+    s.qk_dim = s.v_dim = 128;
+    s.causal = false;
+    return m.attention_plan(make_attention("a", s, DType::BF16, DType::BF16), 0.0);
+  };
+  const AttentionPlan one = plan(1), sixteen = plan(16);
+  EXPECT_DOUBLE_EQ(one.splits, 16.0);
+  EXPECT_DOUBLE_EQ(one.share, 0.5);
+  EXPECT_DOUBLE_EQ(sixteen.splits, 1.0);
+  EXPECT_DOUBLE_EQ(sixteen.share, 1.0);
+}
