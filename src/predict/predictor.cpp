@@ -135,11 +135,7 @@ json Predictor::explain(const Op& op, const OpCost& c, const CostModel& cm, Issu
   e["host_ms"] = cm.host_time(op, mode).value() * 1e3;
   // The plan behind the time, from the analytical model (the cycle model lowers the same plans).
   const auto* an = dynamic_cast<const AnalyticalCostModel*>(&cm);
-  std::unique_ptr<AnalyticalCostModel> own;
-  if (!an && dynamic_cast<const CycleCostModel*>(&cm)) {
-    own = std::make_unique<AnalyticalCostModel>(cm.hardware());
-    an = own.get();
-  }
+  if (const auto* cy = dynamic_cast<const CycleCostModel*>(&cm)) an = &cy->lowering().plans();
   if (!an) return e;
   if (op.kind == OpKind::Gemm || op.kind == OpKind::MoeRouter) {
     const GemmPlan g = an->gemm_plan(op, an->kernel_overhead(mode));

@@ -14,31 +14,15 @@ CycleCostModel::CycleCostModel(const HardwareSpec& hw, OperatingPoint at)
 CycleCostModel::CycleCostModel(const HardwareSpec& hw, const KernelParams& params, OperatingPoint at)
     : hw_(hw), lowering_(hw, params, at) {}
 
-// As AnalyticalCostModel::host_issue_time: host work is outside the GPU simulation.
-Seconds CycleCostModel::host_issue_time(bool cuda_graph) const {
-  return host_issue_time(cuda_graph ? IssueMode::Graph : IssueMode::Torch);
-}
+// Host work is outside the GPU simulation: the analytical model's host costs (the same plans).
+Seconds CycleCostModel::host_issue_time(bool cuda_graph) const { return lowering_.plans().host_issue_time(cuda_graph); }
 
-Seconds CycleCostModel::host_issue_time(IssueMode mode) const {
-  const KernelParams& p = lowering_.params();
-  switch (mode) {
-    case IssueMode::Cuda: return Seconds(p.host_issue_cuda);
-    case IssueMode::Torch: return Seconds(p.host_issue_torch);
-    case IssueMode::Graph: return Seconds(0);
-  }
-  return Seconds(0);
-}
+Seconds CycleCostModel::host_issue_time(IssueMode mode) const { return lowering_.plans().host_issue_time(mode); }
 
-// As AnalyticalCostModel::host_time: an eager torch.distributed call costs the host extra.
-Seconds CycleCostModel::host_time(const Op& op, IssueMode mode) const { return host_cost(op, mode, false); }
+Seconds CycleCostModel::host_time(const Op& op, IssueMode mode) const { return lowering_.plans().host_time(op, mode); }
 
-Seconds CycleCostModel::host_time_in_sequence(const Op& op, IssueMode mode) const { return host_cost(op, mode, true); }
-
-Seconds CycleCostModel::host_cost(const Op& op, IssueMode mode, bool in_sequence) const {
-  Seconds t = host_issue_time(mode) * static_cast<double>(op.kernels);
-  if (op.kind == OpKind::Collective && mode == IssueMode::Torch)
-    t += Seconds(lowering_.params().collective_host(static_cast<int>(op.as<CollectiveShape>().gpus), in_sequence));
-  return t;
+Seconds CycleCostModel::host_time_in_sequence(const Op& op, IssueMode mode) const {
+  return lowering_.plans().host_time_in_sequence(op, mode);
 }
 
 OpCost CycleCostModel::cost(const Op& op, IssueMode mode) const {

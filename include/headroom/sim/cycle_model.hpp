@@ -32,7 +32,6 @@ class CycleCostModel final : public CostModel {
   [[nodiscard]] const sim::Lowering& lowering() const { return lowering_; }
 
  private:
-  [[nodiscard]] Seconds host_cost(const Op& op, IssueMode mode, bool in_sequence) const;
   const HardwareSpec& hw_;
   sim::Lowering lowering_;
 };

@@ -65,6 +65,8 @@ class Lowering {
   Lowering(const HardwareSpec& hw, const KernelParams& p, OperatingPoint at = {}, int gemm_sm_margin = 0);
   [[nodiscard]] const SimMachine& machine() const { return m_; }
   [[nodiscard]] const KernelParams& params() const { return p_; }
+  // The analytical model whose plans (tile choice, work items, host costs) this lowering uses.
+  [[nodiscard]] const AnalyticalCostModel& plans() const { return plans_; }
   // Appends the kernels of one op, in launch order. Throws InputError when the op cannot run on
   // this part (a dtype without a matrix unit). in_sequence: the op is issued among other work (a
   // model step), where an eager collective costs the host more than back to back.
