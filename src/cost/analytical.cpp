@@ -370,34 +370,83 @@ MoePlan AnalyticalCostModel::moe_plan(const Op& op) const {
   MoePlan p;
   // Grouped: one kernel per projection over all experts; else one per expert.
   const int64_t batch = s.grouped ? groups : 1, times = s.grouped ? 1 : groups;
-  p.gemms[p.count++] = {per_expert, 2 * s.inter, s.hidden, batch, times};
-  p.gemms[p.count++] = {per_expert, s.hidden, s.inter, batch, times};
+  auto add = [&p](int64_t m, int64_t n, int64_t k, int64_t b, int64_t t) {
+    auto& g = p.gemms[p.count++];
+    g.m = m, g.n = n, g.k = k, g.batch = b, g.times = t;
+  };
+  add(per_expert, 2 * s.inter, s.hidden, batch, times);
+  add(per_expert, s.hidden, s.inter, batch, times);
   p.routed = 2;
   p.gemm_kernels = static_cast<int>(2 * times);
   if (s.shared_experts > 0) {
-    p.gemms[p.count++] = {s.tokens, 2 * s.inter * s.shared_experts, s.hidden, 1, 1};
-    p.gemms[p.count++] = {s.tokens, s.hidden, s.inter * s.shared_experts, 1, 1};
+    add(s.tokens, 2 * s.inter * s.shared_experts, s.hidden, 1, 1);
+    add(s.tokens, s.hidden, s.inter * s.shared_experts, 1, 1);
     p.gemm_kernels += 2;
   }
   // Gather, activation, weighting and scatter of the routed copies: PyTorch elementwise kernels
   // on data that stays in L2 when small.
   const double e = bytes_per_element(op.dtype);
   const double copies = static_cast<double>(s.tokens) * s.top_k;
-  p.stream_read = copies * (2.0 * s.hidden + 3.0 * s.inter) * e;
-  p.stream_written = copies * (2.0 * s.hidden + s.inter) * e;
+  // Per copy: gather (reads and writes hidden), silu of the strided gate half (inter in, inter
+  // out), times up (2 inter in, inter out), times its routing weight (hidden in and out). The
+  // combine, index_add_ of the weighted copies into the tokens' rows, is bound by its atomic adds
+  // in L2, not by HBM: measured 106-137 G bf16 adds/s whatever the shape (traces/h200/profile/
+  // moe_kernels.jsonl), scatter_add_rate.
+  // Expert parallel: the send-buffer gather and the copy back into place, hidden in and out each.
+  const double row_copies = s.exchanged ? 4.0 : 2.0;
+  p.stream_read = copies * (row_copies * s.hidden + 3.0 * s.inter) * e;
+  p.stream_written = copies * (row_copies * s.hidden + 2.0 * s.inter) * e;
   p.stream_efficiency = p_.strided_elementwise_efficiency;
-  // torch._grouped_mm reaches a fraction of what a dense GEMM of the same shape does on either
-  // side (measured: traces/h200/moe.jsonl, traces/h200x4/ep_moe.jsonl). Each tile also pays a
-  // fixed cost worth grouped_gemm_k_overhead elements of its k loop: short-k experts (Qwen3's
-  // 768-wide down projection) lose most to it.
-  if (s.grouped)
-    for (int i = 0; i < p.count; ++i) {
+  p.scatter_elements = copies * static_cast<double>(s.hidden);
+  // torch._grouped_mm: its own tiling of the experts' rows (grouped_gemm_plan), at a fraction of
+  // a dense GEMM's rates on either side (measured: traces/h200/profile/grouped_mm.jsonl).
+  if (s.grouped) {
+    const MoeRowBlocks rows = moe_row_blocks(s);
+    for (int i = 0; i < p.routed; ++i) {
       auto& g = p.gemms[i];
-      const double k = static_cast<double>(g.k);
-      g.compute_efficiency = p_.grouped_gemm_compute_efficiency * k / (k + p_.grouped_gemm_k_overhead);
+      g.grouped = true;
+      g.plan = grouped_gemm_plan(rows, g.n, g.k, op.dtype, 0.0);
+      g.compute_efficiency = p_.grouped_gemm_compute_efficiency;
       g.memory_efficiency = p_.grouped_gemm_memory_efficiency;
     }
+  }
   return p;
+}
+
+GemmPlan AnalyticalCostModel::grouped_gemm_plan(const MoeRowBlocks& rows, int64_t n, int64_t k, DType d,
+                                                double overhead) const {
+  auto rate = hw_.peak_rate(d);
+  if (!rate) throw InputError(fmt::format("{} has no {} matrix unit", hw_.name, to_string(d)));
+  // PyTorch's dispatch (aten/src/ATen/native/cuda/GroupMM.cu): "small" problems, mean rows per
+  // group or n at most 128, run the ping-pong kernel with 64x128 tiles, the rest the cooperative
+  // one with 128x256; both in clusters of 2 CTAs along m that share each weight tile (TMA
+  // multicast). Profiled kernels: traces/h200/profile/grouped_mm.jsonl.
+  const double mean_rows = rows.groups > 0 ? rows.rows / rows.groups : 0.0;
+  const bool small = mean_rows <= 128 || n <= 128;
+  const int tm = small ? 64 : 128, tn = small ? 128 : 256;
+  const int tile_j = small ? 0 : 1, cluster_j = small ? 1 : 2;  // kMoeBlockRows index of tm and 2 tm
+  const double e = bytes_per_element(d);
+  GemmPlan c;
+  c.tile_m = tm;
+  c.tile_n = tn;
+  c.tile_efficiency = tile_rate(tm, tn);
+  // Each group's rows in whole tiles (a group of tm + 1 rows takes two); the persistent CTAs
+  // walk all groups' tiles.
+  c.tiles = std::max<int64_t>(1, std::llround(rows.blocks[tile_j] * static_cast<double>(ceil_div(n, tn))));
+  c.ctas = c.tiles;
+  c.waves = static_cast<double>(ceil_div(c.ctas, sms_));
+  c.cta_flops = 2.0 * tm * tn * static_cast<double>(k);
+  c.cta_time = c.cta_flops / (rate->value() * sm_scale_ * p_.gemm_eff(d) / sms_ * c.tile_efficiency);
+  // A group's weights stream once per cluster of rows (2 tm): they do not stay in L2 between
+  // clusters. Its rows are read and written once.
+  c.bytes_read = rows.blocks[cluster_j] * static_cast<double>(n) * k * e + rows.rows * k * e;
+  c.bytes_written = rows.rows * static_cast<double>(n) * gemm_output_bytes(d);
+  c.compute = c.waves * (c.cta_time + p_.gemm_wave_overhead);
+  c.fill = std::min(1.0, static_cast<double>(c.ctas) / (sms_ * p_.gemm_stream_ctas));
+  c.memory = (c.bytes_read / bw_read_ + c.bytes_written / bw_write_) / (c.fill * p_.gemm_memory_efficiency);
+  c.overhead = overhead + p_.gemm_overhead;
+  c.time = std::max(c.compute, c.memory) + c.overhead;
+  return c;
 }
 
 OpCost AnalyticalCostModel::moe(const Op& op, double overhead) const {
@@ -406,14 +455,23 @@ OpCost AnalyticalCostModel::moe(const Op& op, double overhead) const {
   Seconds busy;  // the kernels run one after another; inside each, compute and memory overlap
   for (int i = 0; i < p.count; ++i) {
     const auto& g = p.gemms[i];
-    const OpCost x = gemm(g.m, g.n, g.k, g.batch, op.dtype, overhead);
+    OpCost x;
+    if (g.grouped) {  // the plan was made without the launch's fixed cost
+      GemmPlan gp = g.plan;
+      gp.overhead += overhead;
+      gp.time += overhead;
+      x = gemm_cost(gp);
+    } else {
+      x = gemm(g.m, g.n, g.k, g.batch, op.dtype, overhead);
+    }
     const double times = static_cast<double>(g.times);
     c.compute += x.compute * times;
     c.memory += x.memory * times;
     c.overhead += x.overhead * times;
     busy += std::max(x.compute / g.compute_efficiency, x.memory / g.memory_efficiency) * times;
   }
-  const Seconds elementwise = stream(p.stream_read, p.stream_written, true, p.stream_efficiency);
+  Seconds elementwise = stream(p.stream_read, p.stream_written, true, p.stream_efficiency);
+  if (p_.scatter_add_rate > 0) elementwise += Seconds(p.scatter_elements / (p_.scatter_add_rate * sm_scale_));
   c.memory += elementwise;
   c.overhead += Seconds(overhead * std::max(0, op.kernels - p.gemm_kernels));
   c.time = busy + elementwise + c.overhead;

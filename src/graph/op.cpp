@@ -1,5 +1,6 @@
 #include "headroom/graph/op.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -195,12 +196,10 @@ double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens) 
   return experts * (1.0 - p_miss);
 }
 
-MoeLoad moe_load(int64_t experts, int64_t top_k, int64_t tokens, double skew, int64_t ep) {
-  MoeLoad l;
-  if (experts <= 0 || ep <= 0) return l;
+std::vector<double> zipf_inclusion(int64_t experts, int64_t top_k, double skew) {
   // Inclusion probabilities proportional to the Zipf weights, summing to top_k, none above 1:
   // the experts that would exceed 1 are always chosen and the rest share the remaining picks.
-  const auto n = static_cast<size_t>(experts);
+  const auto n = static_cast<size_t>(std::max<int64_t>(0, experts));
   std::vector<double> w(n), p(n);
   std::vector<bool> capped(n, false);
   for (size_t i = 0; i < n; ++i) w[i] = std::pow(static_cast<double>(i + 1), -skew);
@@ -216,11 +215,73 @@ MoeLoad moe_load(int64_t experts, int64_t top_k, int64_t tokens, double skew, in
       if (p[i] > 1.0 && !capped[i]) capped[i] = over = true;
     }
   }
-  for (size_t i = 0; i < n; i += static_cast<size_t>(ep)) {  // GPU 0 holds experts 0, ep, 2 ep, ...
+  return p;
+}
+
+MoeLoad moe_load(int64_t experts, int64_t top_k, int64_t tokens, double skew, int64_t ep) {
+  MoeLoad l;
+  if (experts <= 0 || ep <= 0) return l;
+  const std::vector<double> p = zipf_inclusion(experts, top_k, skew);
+  for (size_t i = 0; i < p.size(); i += static_cast<size_t>(ep)) {  // GPU 0 holds experts 0, ep, 2 ep, ...
     l.share += p[i] / static_cast<double>(top_k);
     l.touched += 1.0 - std::pow(1.0 - p[i], static_cast<double>(tokens));
   }
   return l;
+}
+
+namespace {
+
+// E[ceil(m / r)] for m ~ Binomial(n, p), each r of kMoeBlockRows, summed into out (times
+// `count` experts alike). The pmf over mean +- 12 sigma (the rest is below 1e-30), from its log
+// at the window's start and the ratio recurrence.
+void add_binomial_blocks(double n, double p, double count, double out[3]) {
+  if (n <= 0 || p <= 0) return;
+  if (p >= 1) {
+    for (int j = 0; j < 3; ++j) out[j] += count * std::ceil(n / static_cast<double>(kMoeBlockRows[j]));
+    return;
+  }
+  const double mean = n * p, sd = std::sqrt(n * p * (1 - p));
+  const double lo = std::max(0.0, std::floor(mean - 12 * sd - 1)), hi = std::min(n, std::ceil(mean + 12 * sd + 1));
+  double logpmf = std::lgamma(n + 1) - std::lgamma(lo + 1) - std::lgamma(n - lo + 1) + lo * std::log(p) +
+                  (n - lo) * std::log1p(-p);
+  double pmf = std::exp(logpmf);
+  const double odds = p / (1 - p);
+  double acc[3] = {0, 0, 0};
+  for (double m = lo; m <= hi; m += 1) {
+    for (int j = 0; j < 3; ++j) acc[j] += pmf * std::ceil(m / static_cast<double>(kMoeBlockRows[j]));
+    pmf *= (n - m) / (m + 1) * odds;
+  }
+  for (int j = 0; j < 3; ++j) out[j] += count * acc[j];
+}
+
+}  // namespace
+
+MoeRowBlocks moe_row_blocks(const MoeShape& s) {
+  MoeRowBlocks b;
+  const int64_t global = s.route_experts > 0 ? s.route_experts : s.experts;
+  const double n = static_cast<double>(s.route_tokens > 0 ? s.route_tokens : s.tokens);
+  const int64_t stride = std::max<int64_t>(1, s.route_stride);
+  b.groups = static_cast<double>(s.experts);
+  if (global <= 0 || s.experts <= 0 || n <= 0) return b;
+  if (s.balanced) {  // every expert its exact share of the routed copies
+    const double rows = std::round(n * static_cast<double>(s.top_k) / static_cast<double>(global));
+    for (int j = 0; j < 3; ++j) b.blocks[j] = b.groups * std::ceil(rows / static_cast<double>(kMoeBlockRows[j]));
+    b.rows = b.groups * rows;
+    return b;
+  }
+  if (s.skew == 0) {  // every expert alike: one distribution
+    const double p = static_cast<double>(s.top_k) / static_cast<double>(global);
+    add_binomial_blocks(n, p, b.groups, b.blocks);
+    b.rows = b.groups * n * p;
+    return b;
+  }
+  const std::vector<double> p = zipf_inclusion(global, s.top_k, s.skew);
+  for (int64_t g = 0; g < s.experts && g * stride < global; ++g) {
+    const double pg = p[static_cast<size_t>(g * stride)];
+    add_binomial_blocks(n, pg, 1.0, b.blocks);
+    b.rows += n * pg;
+  }
+  return b;
 }
 
 Op make_moe_experts(std::string name, MoeShape s, DType dtype) {
@@ -228,7 +289,11 @@ Op make_moe_experts(std::string name, MoeShape s, DType dtype) {
   op.name = std::move(name);
   op.kind = OpKind::MoeExperts;
   op.dtype = dtype;
-  if (s.experts_touched <= 0) s.experts_touched = expected_experts_touched(s.experts, s.top_k, s.tokens);
+  if (s.experts_touched <= 0) {
+    if (s.balanced) s.experts_touched = static_cast<double>(std::min(s.experts, s.tokens * s.top_k));
+    else if (s.skew > 0) s.experts_touched = moe_load(s.experts, s.top_k, s.tokens, s.skew, 1).touched;
+    else s.experts_touched = expected_experts_touched(s.experts, s.top_k, s.tokens);
+  }
   op.shape = s;
   const double e = bytes_per_element(dtype);
   const double per_expert = 3.0 * s.hidden * s.inter;  // gate, up, down

@@ -78,6 +78,12 @@ std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, 
   mine.experts = local;
   mine.tokens = std::max<int64_t>(1, std::llround(received));
   mine.experts_touched = touched;
+  mine.route_experts = s.experts;
+  mine.route_stride = p.ep;
+  mine.route_tokens = group_tokens;
+  mine.skew = p.skew;
+  mine.balanced = p.balanced;
+  mine.exchanged = true;
   ops.push_back(make_moe_experts("experts", mine, weights));
   ops.push_back(make_collective("combine.all_to_all", CollectiveKind::AllToAll, p.ep, copies, act));
   if (p.tp > 1)
@@ -220,6 +226,7 @@ class Builder {
                                    ? c_.moe_experts_touched
                                    : moe_load(moe.experts, moe.top_k, tokens_, c_.moe_skew, 1).touched;
         MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate / tp, tokens_, moe.shared_experts, true, touched};
+        s.skew = c_.moe_skew;
         ffn_out = add(named(make_moe_experts("experts", s, w_), l), {router});
       }
     } else {

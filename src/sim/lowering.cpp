@@ -181,7 +181,8 @@ void Lowering::moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) cons
   // Each GEMM's kernels at the fraction of the dense rates the plan gives (the analytical model's).
   auto emit = [&](const MoePlan::Gemm& g) {
     const size_t from = out.size();
-    lower_gemm(g.m, g.n, g.k, g.batch, op.dtype, launch, out);
+    if (g.grouped) emit_gemm(g.plan, op.dtype, launch, out);
+    else lower_gemm(g.m, g.n, g.k, g.batch, op.dtype, launch, out);
     for (size_t i = from; i < out.size(); ++i) {
       out[i].cta_cycles =
           static_cast<int64_t>(std::llround(static_cast<double>(out[i].cta_cycles) / g.compute_efficiency));
@@ -195,7 +196,18 @@ void Lowering::moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) cons
   int gemm_kernels = 0;
   for (size_t i = first; i < out.size(); ++i)
     if (out[i].ctas > 0) ++gemm_kernels;
-  const int rest = op.kernels - gemm_kernels;
+  int rest = op.kernels - gemm_kernels;
+  if (p_.scatter_add_rate > 0 && plan.scatter_elements > 0) {
+    // The combine (index_add_): bound by atomic adds in L2, spread over every SM.
+    KernelPlan sc;
+    sc.label = "index_add";
+    sc.ctas = m_.sms;
+    sc.cta_cycles = static_cast<int64_t>(
+        std::llround(plan.scatter_elements / p_.scatter_add_rate * hw_.compute.clocks.boost.value()));
+    sc.launch = launch;
+    out.push_back(sc);
+    --rest;
+  }
   lower_stream(plan.stream_read, plan.stream_written, true, plan.stream_efficiency, 0.0, std::max(1, rest),
                rest > 0 ? launch : 0, out);
 }

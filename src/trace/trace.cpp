@@ -220,20 +220,24 @@ Case parse_case(const json& o, const std::string& where) {
     s.grouped = impl == "grouped";
     const DType d = f.dtype();
     const int64_t ep = f.has("ep") ? f.pos_int("ep") : 1;
+    // Routing: "uniform" (the default: each token's top_k drawn at random, as a router on random
+    // inputs does), "balanced" (every expert gets the same number of copies) or "zipf" with
+    // moe_skew.
+    const std::string routing = f.has("routing") ? f.str("routing") : "uniform";
+    if (routing == "balanced") s.balanced = true;
+    else if (routing == "zipf") s.skew = f.nonneg_number("moe_skew");
+    else if (routing != "uniform")
+      f.fail("routing", fmt::format("expected \"balanced\", \"uniform\" or \"zipf\", got \"{}\"", routing));
     if (ep == 1) return make_moe_experts("moe_ffn", s, d);
     // Expert parallel (traces/harness/torch/ep_moe.py): `tokens` per rank; each rank holds
     // experts/ep whole experts and receives tokens x top_k routed copies (balanced routing).
     if (s.experts % ep != 0) f.fail("ep", fmt::format("{} does not divide experts = {}", ep, s.experts));
     if (!s.grouped) f.fail("impl", "expert parallel layers are measured with impl \"grouped\"");
-    // Routing: "uniform", "balanced" (every expert gets the same number of copies) or "zipf"
-    // with moe_skew; the ranks each route their own `tokens` (dp = ep, tp = 1).
+    // The ranks each route their own `tokens` (dp = ep, tp = 1).
     ExpertParallel p;
     p.ep = p.dp = ep;
-    const std::string routing = f.has("routing") ? f.str("routing") : "uniform";
-    if (routing == "balanced") p.balanced = true;
-    else if (routing == "zipf") p.skew = f.nonneg_number("moe_skew");
-    else if (routing != "uniform")
-      f.fail("routing", fmt::format("expected \"balanced\", \"uniform\" or \"zipf\", got \"{}\"", routing));
+    p.balanced = s.balanced;
+    p.skew = s.skew;
     OpSequenceCase q;
     q.ops = expert_parallel_moe(s, p, d, d);
     // The EP layer's own kernels around the grouped GEMMs: gather of the copies to send, id

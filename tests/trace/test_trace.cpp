@@ -141,6 +141,13 @@ TEST(Trace, ExpertParallelMoeIsASequenceOfAllToAllsAndLocalExperts) {
   EXPECT_EQ(q.ops[2].as<MoeShape>().experts, 2);
   EXPECT_DOUBLE_EQ(q.ops[2].as<MoeShape>().experts_touched, 2.0);
   EXPECT_EQ(q.ops[2].as<MoeShape>().tokens, 2048);
+  // The local experts' rows come from all 4 ranks' tokens routed over the 8 experts (for the
+  // grouped GEMM's tiles), balanced; the copies are gathered and put back around the exchange.
+  EXPECT_EQ(q.ops[2].as<MoeShape>().route_experts, 8);
+  EXPECT_EQ(q.ops[2].as<MoeShape>().route_stride, 4);
+  EXPECT_EQ(q.ops[2].as<MoeShape>().route_tokens, 4 * 2048);
+  EXPECT_TRUE(q.ops[2].as<MoeShape>().balanced);
+  EXPECT_TRUE(q.ops[2].as<MoeShape>().exchanged);
   EXPECT_DOUBLE_EQ(q.ops[3].as<CollectiveShape>().bytes, 2048.0 * 2 * 4096 * 2);
   // Zipf routing, exponent 1: GPU 0 receives 1.766x its share (tests/cost/test_step.cpp).
   auto z = std::get<OpSequenceCase>(parse_case(
@@ -152,4 +159,11 @@ TEST(Trace, ExpertParallelMoeIsASequenceOfAllToAllsAndLocalExperts) {
             "t.jsonl:7: ep: 3 does not divide experts = 8");
   EXPECT_EQ(error_of(R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":8,"inter":8,"tokens":8,"impl":"grouped","ep":2,"dtype":"bf16","routing":"zipf"})"),
             "t.jsonl:7: moe_skew: missing (required for op moe_ffn)");
+  // One GPU: the routing is read too ("uniform" when absent); a name it does not know is an error.
+  auto one = parse_case(nlohmann::ordered_json::parse(
+                            R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":8,"inter":8,"tokens":8,"impl":"grouped","dtype":"bf16","routing":"balanced"})"),
+                        "t.jsonl:8");
+  EXPECT_TRUE(std::get<Op>(one).as<MoeShape>().balanced);
+  EXPECT_EQ(error_of(R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":8,"inter":8,"tokens":8,"impl":"grouped","dtype":"bf16","routing":"round-robin"})"),
+            "t.jsonl:7: routing: expected \"balanced\", \"uniform\" or \"zipf\", got \"round-robin\"");
 }

@@ -7,6 +7,9 @@
 #   torch_gemm_kernels.jsonl  torch/gemm_profile.py: kernels of torch._int_mm, F.linear and
 #                             torch._weight_int4pack_mm on quant.py's committed and held-out shapes
 #   host_drift.jsonl          torch/host_drift.py: host probes beside eager Llama-3-8B decode steps
+#   grouped_mm.jsonl          torch/grouped_profile.py: torch._grouped_mm alone (MoE expert GEMMs):
+#                             time and kernels per group count, shape and rows per group
+#   moe_kernels.jsonl         torch/moe_profile.py: every kernel of moe.py's grouped MoE layer
 set -u
 OUTDIR=${1:?usage: profile.sh OUTDIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,5 +25,7 @@ build_cuda 200 "$BUILD"
 step gemm_kernels 120 120 "$BUILD/gemm" --kernels --cases /tmp/gemm_profile_cases.txt --out "$OUTDIR/gemm_kernels.jsonl"
 step torch_gemm 120 120 python3 "$HERE/torch/gemm_profile.py" "$OUTDIR/torch_gemm_kernels.jsonl"
 step host_drift 120 120 python3 "$HERE/torch/host_drift.py" "$OUTDIR/host_drift.jsonl" 40
+step grouped 150 150 python3 "$HERE/torch/grouped_profile.py" "$OUTDIR/grouped_mm.jsonl"
+step moe_kernels 120 120 python3 "$HERE/torch/moe_profile.py" "$OUTDIR/moe_kernels.jsonl"
 gpu_after
 echo "=== profiles done in $(( $(date +%s) - T0 ))s"

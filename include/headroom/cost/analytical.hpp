@@ -65,15 +65,20 @@ struct ElementwiseStream {
 struct MoePlan {
   struct Gemm {
     int64_t m = 0, n = 0, k = 0, batch = 1, times = 1;
-    // Fractions of a dense GEMM's rates this launch reaches (grouped: torch._grouped_mm's
-    // per-tile cost and memory efficiency); its compute and memory times are divided by them.
+    // Fractions of a dense GEMM's rates this launch reaches (grouped: torch._grouped_mm's);
+    // its compute and memory times are divided by them.
     double compute_efficiency = 1, memory_efficiency = 1;
+    // Grouped (torch._grouped_mm): the plan of its tiles over the experts' rows (grouped_gemm_plan);
+    // else the dense plan of m x n x k, batch, is used.
+    bool grouped = false;
+    GemmPlan plan;
   };
   Gemm gemms[4];
   int count = 0;          // GEMM entries used
   int routed = 2;         // the first `routed` entries are the routed experts'
   int gemm_kernels = 0;   // GEMM launches (entries x times)
   double stream_read = 0, stream_written = 0, stream_efficiency = 1;  // L2-warm
+  double scatter_elements = 0;  // the combine's atomic adds (index_add_ of the weighted copies)
 };
 
 // An NCCL collective: latency and ring bytes at the fitted fraction of the link bandwidth.
@@ -120,6 +125,13 @@ class AnalyticalCostModel final : public CostModel {
                                        double efficiency = 1.0) const;
   [[nodiscard]] ElementwiseStream elementwise_stream(const Op& op) const;
   [[nodiscard]] MoePlan moe_plan(const Op& op) const;
+  // PyTorch's grouped GEMM (torch._grouped_mm, CUTLASS, SM90) over the groups' rows: its tile
+  // (64x128 ping-pong when the mean rows per group or n is at most 128, else 128x256
+  // cooperative; clusters of 2 tiles along m), the tiles per group of each one's rows, and each
+  // group's weights read once per cluster of rows. At dense-GEMM rates (divide by the grouped
+  // efficiencies for torch._grouped_mm's).
+  [[nodiscard]] GemmPlan grouped_gemm_plan(const MoeRowBlocks& rows, int64_t n, int64_t k, DType d,
+                                           double overhead) const;
   [[nodiscard]] CollectivePlan collective_plan(const Op& op) const;
   // Fixed per-kernel time of a launch mode (stream launch or CUDA-graph node), s.
   [[nodiscard]] double kernel_overhead(IssueMode mode) const {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "headroom/core/dtype.hpp"
 #include "headroom/units/units.hpp"
@@ -68,6 +69,19 @@ struct MoeShape {
   int64_t shared_experts = 0;
   bool grouped = true;        // one grouped GEMM (true) or a loop of per-expert GEMMs
   double experts_touched = 0; // expected number of distinct routed experts the batch uses
+  // Routing, for the rows each expert gets (moe_row_blocks). `experts` are this GPU's: global
+  // expert i x route_stride (expert parallel: GPU 0 holds 0, ep, 2 ep, ...) of route_experts,
+  // chosen by route_tokens tokens (0: experts, tokens). Each token picks expert i with
+  // probability p_i (top_k / experts when skew = 0; Zipf inclusion probabilities otherwise), so an
+  // expert's rows are Binomial(route_tokens, p_i); `balanced`: every expert exactly its share.
+  int64_t route_experts = 0;
+  int64_t route_stride = 1;
+  int64_t route_tokens = 0;
+  double skew = 0;
+  bool balanced = false;
+  // Expert parallel layer: the copies are also gathered into the send buffer before the
+  // dispatch all-to-all and copied back into place before the combine (two more row copies).
+  bool exchanged = false;
 };
 
 struct CollectiveShape {
@@ -155,6 +169,22 @@ struct MoeLoad {
   double share = 0;    // fraction of all routed copies that GPU receives (1/ep when uniform)
 };
 MoeLoad moe_load(int64_t experts, int64_t top_k, int64_t tokens, double skew, int64_t ep);
+
+// Inclusion probabilities of the Zipf law above: p_i proportional to (i + 1)^-skew, summing to
+// top_k, none above 1 (those that would are always chosen; the rest share the remaining picks).
+std::vector<double> zipf_inclusion(int64_t experts, int64_t top_k, double skew);
+
+// The rows an MoE op's local experts get, as a grouped GEMM tiles them: the expected sum over
+// the experts of ceil(rows / r), for each of kMoeBlockRows (the tile and cluster heights of
+// PyTorch's grouped GEMM), and the expected rows in all. Exact expectation over each expert's
+// Binomial row count (its +-12 sigma window), or the balanced share.
+inline constexpr int64_t kMoeBlockRows[3] = {64, 128, 256};
+struct MoeRowBlocks {
+  double blocks[3] = {0, 0, 0};  // E[sum_g ceil(m_g / kMoeBlockRows[j])]
+  double rows = 0;               // E[sum_g m_g]
+  double groups = 0;             // local experts (the grouped GEMM's groups)
+};
+MoeRowBlocks moe_row_blocks(const MoeShape& s);
 
 // Output element size of a GEMM in `dtype` (fp8 GEMMs write bf16; tf32 writes fp32).
 double gemm_output_bytes(DType dtype);

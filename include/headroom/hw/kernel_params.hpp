@@ -43,7 +43,7 @@ struct KernelParams {
   double gemm_memory_efficiency = 1;  // a GEMM's operand streams as a fraction of a pure stream's HBM rate
   double grouped_gemm_compute_efficiency = 1;  // torch._grouped_mm (MoE experts) vs a dense GEMM: compute side
   double grouped_gemm_memory_efficiency = 1;   // ... memory side
-  double grouped_gemm_k_overhead = 0;          // ... per-tile fill/epilogue, in elements of k
+  double scatter_add_rate = 0;  // bf16 atomic adds per second of a row scatter-add (torch index_add_, the MoE combine); 0: not limited
   double dequant_ops_per_element = 0;  // CUDA-core operations to expand one quantized weight/KV element
   double torch_int4_gemm_efficiency = 1;  // torch._weight_int4pack_mm: fraction of the CUDA-core rate reached
   // Attention (FlashAttention-2 kernels behind PyTorch's SDPA).

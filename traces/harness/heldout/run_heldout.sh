@@ -55,6 +55,8 @@ step gemm 120 95 "$BUILD/gemm" --cases "$BUILD/gemm_heldout_cases.txt" --out "$O
 step attention 90 70 python3 "$HERE/attention_ho.py" "$OUTDIR/attention.jsonl"
 step norm 45 35 python3 "$HERE/norm_ho.py" "$OUTDIR/norm.jsonl"
 step moe 45 35 python3 "$HERE/moe_ho.py" "$OUTDIR/moe.jsonl"
+# held-out set 3 (session 6): MoE configs of their own, measured into OUTDIR/moe_ho2.jsonl
+step moe_ho2 120 110 python3 "$HERE/moe_ho2.py" "$OUTDIR/moe_ho2.jsonl"
 step model_step 120 95 python3 "$HERE/model_step_ho.py" "$OUTDIR/model_step.jsonl"
 gpu_after
 echo "=== held-out set done in $(( $(date +%s) - T0 ))s"

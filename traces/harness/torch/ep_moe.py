@@ -38,10 +38,17 @@ CONFIGS = [  # name, experts, top_k, hidden, inter
     ("qwen3-30b-a3b", 128, 8, 2048, 768),
     ("deepseek-v3", 256, 8, 7168, 2048),
 ]
+# HARNESS_MOE_SET=heldout3: held-out set 3's configs (heldout/moe_ho2.py's), at the committed token counts
+CONFIGS_HELDOUT3 = [
+    ("mixtral-8x22b", 8, 2, 6144, 16384),
+    ("qwen2-57b-a14b", 64, 8, 3584, 2560),
+    ("olmoe-1b-7b", 64, 8, 2048, 1024),
+]
 
 
 def configs():
-    return CONFIGS[:1] if QUICK else CONFIGS
+    c = CONFIGS_HELDOUT3 if os.environ.get("HARNESS_MOE_SET") == "heldout3" else CONFIGS
+    return c[:1] if QUICK else c
 
 
 def tokens():
