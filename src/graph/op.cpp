@@ -86,6 +86,10 @@ Op make_attention(std::string name, const AttentionShape& s, DType dtype, DType 
   const double kv = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim) * ekv;
   op.bytes_read = Bytes(q + kv);
   op.bytes_written = Bytes(o);
+  if (ekv < e && ekv < 2.0) {  // an fp8 cache: converted on the fly
+    std::get<AttentionShape>(op.shape).kv_bits = 8.0 * ekv;
+    op.dequant_elements = kv / ekv;
+  }
   return op;
 }
 

@@ -92,6 +92,18 @@ std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, 
   return ops;
 }
 
+void store_kv_as(Op& att, const KvFormat& f) {
+  if (f.bits >= 16.0) return;
+  // The cache is read in its stored format (scales and zero points included) and expanded to
+  // 16 bits for the matrix units as it is read.
+  auto& s = std::get<AttentionShape>(att.shape);
+  const double kv_elems = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim);
+  const double now = att.dequant_elements > 0 ? kv_elems * s.kv_bits / 8.0 : kv_elems * bytes_per_element(att.dtype);
+  att.bytes_read = att.bytes_read - Bytes(now) + Bytes(kv_elems * f.bits_per_element(s.qk_dim) / 8.0);
+  s.kv_bits = f.bits;
+  att.dequant_elements = kv_elems;
+}
+
 Op make_weight_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType act, const WeightFormat& f,
                     int64_t batch, double stored_bytes, Impl impl) {
   const bool four_bit = f.payload_bits <= 4.0;
@@ -185,13 +197,7 @@ class Builder {
       OpVertex kvw = add(named(std::move(kv_op), l), {rope});
       AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, kvh, d, d, c_.phase == Phase::Prefill};
       Op att_op = make_attention("attention", s, act_, kv_);
-      if (c_.kv_format && c_.kv_format->bits < 16.0) {
-        // The cache is read in its stored format and expanded to 16 bits for the matrix units.
-        const double kv_elems = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim);
-        const double stored = kv_elems * c_.kv_format->bits_per_element(d) / 8.0;
-        att_op.bytes_read = att_op.bytes_read - Bytes(kv_elems * bytes_per_element(kv_)) + Bytes(stored);
-        if (c_.kv_format->bits < 8.0 || c_.kv_format->kind != KvKind::Plain) att_op.dequant_elements = kv_elems;
-      }
+      if (c_.kv_format) store_kv_as(att_op, *c_.kv_format);
       OpVertex att = add(named(std::move(att_op), l), {kvw});
       attn_out = add(named(wgemm_or_gemm("o_proj", tokens_, h, heads * d, w_), l), {att});
     } else {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "headroom/cost/analytical.hpp"
+#include "headroom/graph/step_graph.hpp"
 
 using namespace headroom;
 
@@ -76,4 +77,40 @@ TEST(AttentionDecode, ASplitContextStreamsAtItsOwnFraction) {
   EXPECT_DOUBLE_EQ(one.share, 0.5);
   EXPECT_DOUBLE_EQ(sixteen.splits, 1.0);
   EXPECT_DOUBLE_EQ(sixteen.share, 1.0);
+}
+
+TEST(AttentionDecode, AQuantizedCacheIsReadInItsFormatAndExpandedAsItIsRead) {
+  // 64 sequences x 16384 keys x 8 KV heads x (128 + 128): 2^31 = 2147483648 cache elements.
+  static HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  KernelParams p = hw.kernel_model.value_or(KernelParams{});
+  p.kv_convert_ops_per_element = 20.0;
+  p.kv_dequant_ops_per_element = 30.0;
+  const AnalyticalCostModel m(hw, p);
+  AttentionShape s;
+  s.phase = Phase::Decode;
+  s.batch = 64;
+  s.q_len = 1;
+  s.kv_len = 16384;
+  s.heads = 32;
+  s.kv_heads = 8;
+  s.qk_dim = s.v_dim = 128;
+  s.causal = false;
+  const double elems = 2147483648.0;
+  const Op bf16 = make_attention("a", s, DType::BF16, DType::BF16);
+  const Op fp8 = make_attention("a", s, DType::BF16, DType::FP8);
+  EXPECT_DOUBLE_EQ(bf16.dequant_elements, 0.0);
+  EXPECT_DOUBLE_EQ(fp8.dequant_elements, elems);
+  // fp8: 1 byte per element instead of 2; each converted at 20 ops: 20 x 2^31 / 66.9e12 = 642.0 us.
+  EXPECT_DOUBLE_EQ((bf16.bytes_read - fp8.bytes_read).value(), elems);
+  EXPECT_DOUBLE_EQ(m.attention_plan(fp8, 0.0).dequant_ops, 20.0 * elems);
+  // int4 (group = head_dim 128, a 16-bit scale and zero point each): 4 + 32/128 = 4.25 bits.
+  Op int4 = make_attention("a", s, DType::BF16, DType::BF16);
+  store_kv_as(int4, parse_kv_format("int4"));
+  EXPECT_DOUBLE_EQ((bf16.bytes_read - int4.bytes_read).value(), elems * (2.0 - 4.25 / 8.0));
+  EXPECT_DOUBLE_EQ(int4.dequant_elements, elems);
+  EXPECT_DOUBLE_EQ(m.attention_plan(int4, 0.0).dequant_ops, 30.0 * elems);
+  // The conversion adds to the compute side only: 20 x 2^31 / 66.9e12 = 641.99 us more than bf16.
+  const AttentionPlan a = m.attention_plan(fp8, 0.0), b16 = m.attention_plan(bf16, 0.0);
+  EXPECT_NEAR(a.compute - b16.compute, 20.0 * elems / 66.9e12, 1e-9);
+  EXPECT_NEAR(a.compute - b16.compute, 641.99e-6, 0.01e-6);
 }

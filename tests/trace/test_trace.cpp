@@ -128,6 +128,27 @@ TEST(Trace, PipelineAndQuantizedFieldsAreParsedAndChecked) {
             "t.jsonl:7: impl: torch._weight_int4pack_mm takes 4-bit weights");
 }
 
+TEST(Trace, DecodeAttentionReadsItsCacheInTheStoredFormat) {
+  // 2 sequences x 1024 keys x 8 KV heads x (128 + 128) = 4194304 cache elements.
+  const std::string base =
+      R"({"op":"attention","phase":"decode","batch":2,"context":1024,"heads":32,"kv_heads":8,"head_dim":128,"dtype":"bf16")";
+  auto read = [&](const std::string& extra) {
+    return std::get<Op>(parse_case(nlohmann::ordered_json::parse(base + extra + "}"), "t.jsonl:3"));
+  };
+  const Op b = read(""), f = read(R"(,"kv_dtype":"fp8")"), q = read(R"(,"kv_format":"int4")");
+  EXPECT_DOUBLE_EQ((b.bytes_read - f.bytes_read).value(), 4194304.0);  // 1 byte less each
+  EXPECT_DOUBLE_EQ(f.dequant_elements, 4194304.0);
+  EXPECT_DOUBLE_EQ(f.as<AttentionShape>().kv_bits, 8.0);
+  EXPECT_DOUBLE_EQ((b.bytes_read - q.bytes_read).value(), 4194304.0 * (2.0 - 4.25 / 8.0));
+  EXPECT_DOUBLE_EQ(q.as<AttentionShape>().kv_bits, 4.0);
+  EXPECT_EQ(error_of(base + R"(,"kv_dtype":"int8"})"), "t.jsonl:7: kv_dtype: expected bf16, fp16 or fp8, got \"int8\"");
+  EXPECT_EQ(error_of(base + R"(,"kv_dtype":"fp8","kv_format":"int4"})"),
+            "t.jsonl:7: kv_format: give kv_dtype or kv_format, not both");
+  EXPECT_NE(error_of(base + R"(,"kv_format":"int3"})").find("t.jsonl:7: kv_format:"), std::string::npos);
+  EXPECT_EQ(error_of(R"({"op":"attention","phase":"prefill","batch":1,"seq":128,"causal":true,"heads":32,"kv_heads":8,"head_dim":128,"dtype":"bf16","kv_dtype":"fp8"})"),
+            "t.jsonl:7: kv_dtype: a quantized KV cache is modelled for decode only");
+}
+
 TEST(Trace, ExpertParallelMoeIsASequenceOfAllToAllsAndLocalExperts) {
   // Mixtral experts over 4 GPUs, 2048 tokens per rank, top-2, balanced routing: each rank sends
   // and receives 2048 x 2 copies of 4096 bf16 values (16 MiB) and runs its 2 experts on them.

@@ -52,6 +52,10 @@ struct AttentionShape {
   int64_t qk_dim = 0;   // dimension of q.k
   int64_t v_dim = 0;    // dimension of v
   bool causal = true;
+  // Bits of each stored KV element's payload: 16 (bf16, fp16), 8 (fp8: converted to 16 bits in
+  // the kernel), 4 or 2 (integer codes with scales: dequantized). Below 16 the decode kernel
+  // expands every element it reads (Op::dequant_elements).
+  double kv_bits = 16;
 };
 
 // Row-wise kernels (norms, rope, residual, swiglu, embedding, kv write): `rows` x `width`.

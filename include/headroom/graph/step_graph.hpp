@@ -70,6 +70,10 @@ struct ExpertParallel {
 };
 std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, DType act, DType weights);
 
+// An attention op (made with the activation dtype, or fp8, as its KV dtype) reading its cache in
+// the stored format f: the cache bytes of that format, and every element expanded as it is read.
+void store_kv_as(Op& attention, const KvFormat& f);
+
 using OpGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Op>;
 using OpVertex = boost::graph_traits<OpGraph>::vertex_descriptor;
 

@@ -53,6 +53,8 @@ struct KernelParams {
   double attn_decode_ctas_per_sm = 1;    // decode CTAs (one per sequence and KV head) resident per SM
   double attn_decode_shared_efficiency = 1;  // bandwidth factor when an SM streams 2+ KV heads at once
   double attn_decode_split_efficiency = 1;   // bandwidth factor when the context is split over CTAs
+  double kv_convert_ops_per_element = 0;   // decode attention on an fp8 cache: CUDA-core ops to convert one element
+  double kv_dequant_ops_per_element = 0;   // ... on a 4-bit or 2-bit cache: to expand one element (codes, scales, zero points)
   // Collectives (NCCL over the scale-up fabric).
   double collective_latency = 0;          // GPU-side seconds per all-reduce (NCCL's tree/one-shot small-message path)
   double collective_latency_gather = 0;   // ... per all-gather / reduce-scatter / all-to-all on 2 GPUs
