@@ -146,6 +146,27 @@ json Predictor::explain(const Op& op, const OpCost& c, const CostModel& cm, Issu
     const AttentionPlan a = an->attention_plan(op, an->kernel_overhead(mode));
     e["attention"] = {{"phase", a.prefill ? "prefill" : "decode"}, {"work_items", a.items},
                       {"kv_splits", a.splits}, {"waves", a.waves}};
+    if (a.dequant_ops > 0) {  // a quantized cache: its bits and the expansion work
+      e["attention"]["kv_bits"] = op.as<AttentionShape>().kv_bits;
+      e["attention"]["expand_ops"] = a.dequant_ops;
+    }
+  } else if (op.kind == OpKind::MoeExperts) {
+    // The expert GEMMs as launched (grouped: PyTorch's tile over each expert's expected rows) and
+    // the combine's atomic adds.
+    const MoePlan p = an->moe_plan(op);
+    json gs = json::array();
+    for (int i = 0; i < p.count; ++i) {
+      const auto& g = p.gemms[i];
+      if (g.grouped)
+        gs.push_back({{"kernel", "grouped"}, {"n", g.n}, {"k", g.k}, {"tile_m", g.plan.tile_m},
+                      {"tile_n", g.plan.tile_n}, {"tiles", g.plan.tiles}, {"waves", g.plan.waves},
+                      {"bytes_read", g.plan.bytes_read}});
+      else
+        gs.push_back({{"kernel", "dense"}, {"m", g.m}, {"n", g.n}, {"k", g.k}, {"launches", g.times}});
+    }
+    e["moe"] = {{"experts_touched", op.as<MoeShape>().experts_touched},
+                {"gemms", gs},
+                {"combine_adds", p.scatter_elements}};
   }
   return e;
 }

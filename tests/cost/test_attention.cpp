@@ -28,6 +28,19 @@ double compute_us(int64_t seq, bool causal) {
   s.causal = causal;
   return ideal().attention_plan(make_attention("a", s, DType::BF16, DType::BF16), 0.0).compute * 1e6;
 }
+// Decode of `batch` sequences of `kv_len` keys, Llama-3-8B heads (32 query, 8 KV, 128 wide).
+AttentionShape decode_shape(int64_t batch, int64_t kv_len) {
+  AttentionShape s;
+  s.phase = Phase::Decode;
+  s.batch = batch;
+  s.q_len = 1;
+  s.kv_len = kv_len;
+  s.heads = 32;
+  s.kv_heads = 8;
+  s.qk_dim = s.v_dim = 128;
+  s.causal = false;
+  return s;
+}
 }  // namespace
 
 TEST(AttentionPrefill, CausalAtOneThousandTokensTakesAboutAsLongAsFullAttention) {
@@ -61,16 +74,7 @@ TEST(AttentionDecode, ASplitContextStreamsAtItsOwnFraction) {
   p.attn_decode_split_efficiency = 0.5;
   const AnalyticalCostModel m(hw, p);
   auto plan = [&](int64_t batch) {
-    AttentionShape s;
-    s.phase = Phase::Decode;
-    s.batch = batch;
-    s.q_len = 1;
-    s.kv_len = 16385;
-    s.heads = 32;
-    s.kv_heads = 8;
-    s.qk_dim = s.v_dim = 128;
-    s.causal = false;
-    return m.attention_plan(make_attention("a", s, DType::BF16, DType::BF16), 0.0);
+    return m.attention_plan(make_attention("a", decode_shape(batch, 16385), DType::BF16, DType::BF16), 0.0);
   };
   const AttentionPlan one = plan(1), sixteen = plan(16);
   EXPECT_DOUBLE_EQ(one.splits, 16.0);
@@ -86,15 +90,7 @@ TEST(AttentionDecode, AQuantizedCacheIsReadInItsFormatAndExpandedAsItIsRead) {
   p.kv_convert_ops_per_element = 20.0;
   p.kv_dequant_ops_per_element = 30.0;
   const AnalyticalCostModel m(hw, p);
-  AttentionShape s;
-  s.phase = Phase::Decode;
-  s.batch = 64;
-  s.q_len = 1;
-  s.kv_len = 16384;
-  s.heads = 32;
-  s.kv_heads = 8;
-  s.qk_dim = s.v_dim = 128;
-  s.causal = false;
+  const AttentionShape s = decode_shape(64, 16384);
   const double elems = 2147483648.0;
   const Op bf16 = make_attention("a", s, DType::BF16, DType::BF16);
   const Op fp8 = make_attention("a", s, DType::BF16, DType::FP8);

@@ -91,3 +91,18 @@ def test_explain_shows_the_plan():
     # Without explain, or on the roofline (no plan), nothing more than asked for.
     assert "explain" not in headroom.predict([rec], fidelity="analytical")[0]["predicted"]
     assert "gemm" not in headroom.predict([rec], explain=True)[0]["predicted"]["explain"]
+
+
+def test_explain_shows_an_moe_layers_grouped_gemms():
+    # Qwen3-30B-A3B experts, 4096 tokens x top-8 over 128 experts, balanced: 256 rows each, above
+    # 128, so PyTorch's cooperative 128x256 tile. Gate-up (n = 1536): 2 tiles of rows x 6 along n x
+    # 128 experts = 1536 tiles, ceil(1536 / 132) = 12 waves; down (n = 2048): 2 x 8 x 128 = 2048
+    # tiles, 16 waves. The combine adds 4096 x 8 x 2048 = 67108864 values.
+    rec = {"op": "moe_ffn", "experts": 128, "top_k": 8, "hidden": 2048, "inter": 768, "tokens": 4096,
+           "impl": "grouped", "dtype": "bf16", "routing": "balanced", "hw": "h200-sxm"}
+    e = headroom.predict([rec], fidelity="analytical", explain=True)[0]["predicted"]["explain"]["moe"]
+    gu, down = e["gemms"]
+    assert (gu["kernel"], gu["tile_m"], gu["tile_n"], gu["tiles"], gu["waves"]) == ("grouped", 128, 256, 1536, 12)
+    assert (down["tiles"], down["waves"]) == (2048, 16)
+    assert e["combine_adds"] == 67108864
+    assert e["experts_touched"] == 128

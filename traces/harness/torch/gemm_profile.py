@@ -5,12 +5,10 @@ name, grid and block from the profiler's trace.
 Usage: gemm_profile.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import json
-import os
 import sys
-import tempfile
 
 import quant
-from hcommon import LIST_CASES, list_cases, log, profiled, write_env
+from hcommon import LIST_CASES, kernel_events, list_cases, log, write_env
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -31,19 +29,7 @@ def cases():
 
 
 def kernels(fn):
-    p = profiled(fn)
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as t:
-        path = t.name
-    p.export_chrome_trace(path)
-    with open(path) as f:
-        tr = json.load(f)
-    os.unlink(path)
-    ks = []
-    for e in tr.get("traceEvents", []):
-        if e.get("cat") == "kernel":
-            a = e.get("args", {})
-            ks.append(dict(name=e.get("name"), grid=a.get("grid"), block=a.get("block"), us=e.get("dur")))
-    return ks
+    return [dict(name=k["name"], grid=k["grid"], block=k["block"], us=k["us"]) for k in kernel_events(fn)]
 
 
 def main():

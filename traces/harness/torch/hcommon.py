@@ -140,6 +140,23 @@ def profiled(fn):
     return p
 
 
+def kernel_events(fn):
+    """fn() once as a warm-up, then once under torch.profiler: its GPU kernels in start order, each
+    {name, grid, block, us (duration), ts (start, us)} from the profiler's trace."""
+    import tempfile
+    p = profiled(fn)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as t:
+        path = t.name
+    p.export_chrome_trace(path)
+    with open(path) as f:
+        tr = json.load(f)
+    os.unlink(path)
+    ks = [e for e in tr.get("traceEvents", []) if e.get("cat") == "kernel"]
+    ks.sort(key=lambda e: e["ts"])
+    return [dict(name=e.get("name"), grid=e.get("args", {}).get("grid"), block=e.get("args", {}).get("block"),
+                 us=e.get("dur"), ts=e["ts"]) for e in ks]
+
+
 def host_probe(reps=9, n=300):
     """This host's speed at eager PyTorch: CPU microseconds per issued op, the median over `reps`
     rounds of n passes over a fixed mix of one-kernel ops on tiny CUDA tensors (F.linear, add, mul,

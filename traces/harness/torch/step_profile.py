@@ -7,15 +7,12 @@ Cases: Llama-3-8B (32 layers) decode at batch 1, 8 and 64.
 Usage: step_profile.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import json
-import os
 import sys
-import tempfile
 
-from hcommon import LIST_CASES, QUICK, bench, list_cases, load_cfg, log, write_env
+from hcommon import LIST_CASES, QUICK, bench, kernel_events, list_cases, load_cfg, log, write_env
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
-    from torch.profiler import ProfilerActivity, profile
 
     from model import Model, capture_graph
 
@@ -23,22 +20,9 @@ CASES = [("llama3-8b", 32, 1, 512), ("llama3-8b", 32, 8, 2048), ("llama3-8b", 32
 
 
 def kernels_of(fn):
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as p:
-        fn()
-        torch.cuda.synchronize()
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as t:
-        path = t.name
-    p.export_chrome_trace(path)
-    with open(path) as f:
-        tr = json.load(f)
-    os.unlink(path)
-    ks = [e for e in tr.get("traceEvents", []) if e.get("cat") == "kernel"]
-    ks.sort(key=lambda e: e["ts"])
+    ks = kernel_events(fn)
     t0 = ks[0]["ts"] if ks else 0
-    return [dict(name=e["name"][:160], grid=e.get("args", {}).get("grid"), start=round(e["ts"] - t0, 3),
-                 us=e.get("dur")) for e in ks]
+    return [dict(name=k["name"][:160], grid=k["grid"], start=round(k["ts"] - t0, 3), us=k["us"]) for k in ks]
 
 
 def main():
