@@ -9,9 +9,11 @@ Rows per group come three ways:
   "ragged": "even" with every other group one row over a tile boundary (m + 1 / m - 1).
 Weights rotate over copies of at least 512 MiB in all (cold, as in moe.py's layers).
 Records: {"grouped_mm": kind, "groups", "n", "k", "counts": [...], "rows", "ms", ..., "kernels"}.
+HARNESS_GROUPED_SWEEP=1: only a sweep of even rows 16-128 for Mixtral's and DeepSeek-V3's gate-up.
 Usage: grouped_profile.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import json
+import os
 import sys
 
 from hcommon import LIST_CASES, QUICK, bench, list_cases, log, write_env
@@ -31,6 +33,11 @@ ROTATE_BYTES = 512 << 20
 
 def cases():
     """(kind, G, n, k, m or tokens, label)"""
+    if os.environ.get("HARNESS_GROUPED_SWEEP") == "1":
+        # rows per group across the ping-pong kernel's range, one row at a time around its 64-row
+        # tile: does a group's second tile (its cluster's other CTA) change the streaming rate?
+        return [("even", E, 2 * I, H, m, f"{name} gate-up sweep")
+                for name, E, K, H, I in CONFIGS[:2] for m in (16, 32, 48, 63, 64, 65, 80, 96, 112, 127, 128)]
     c = []
     for name, E, K, H, I in CONFIGS:
         for n, k, proj in ((2 * I, H, "gate-up"), (H, I, "down")):
