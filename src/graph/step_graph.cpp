@@ -79,7 +79,7 @@ std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, 
   mine.tokens = std::max<int64_t>(1, std::llround(received));
   mine.experts_touched = touched;
   mine.route_experts = s.experts;
-  mine.route_stride = p.ep;
+  mine.route_stride = static_cast<int32_t>(p.ep);
   mine.route_tokens = group_tokens;
   mine.skew = p.skew;
   mine.balanced = p.balanced;
@@ -218,7 +218,9 @@ class Builder {
       OpVertex router = add(named(make_moe_router("router", tokens_, h, moe.experts, act_), l), {n2});
       if (c_.ep > 1) {
         // Expert parallelism: all-to-alls around the GPU's whole experts (expert_parallel_moe).
-        const MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate, tokens_, moe.shared_experts, true, 0.0};
+        MoeShape s;
+        s.experts = moe.experts, s.top_k = moe.top_k, s.hidden = h, s.inter = moe.expert_intermediate;
+        s.tokens = tokens_, s.shared_experts = moe.shared_experts;
         ExpertParallel p;
         p.tp = tp;
         p.dp = c_.dp;
@@ -231,7 +233,9 @@ class Builder {
         const double touched = c_.moe_experts_touched > 0
                                    ? c_.moe_experts_touched
                                    : moe_load(moe.experts, moe.top_k, tokens_, c_.moe_skew, 1).touched;
-        MoeShape s{moe.experts, moe.top_k, h, moe.expert_intermediate / tp, tokens_, moe.shared_experts, true, touched};
+        MoeShape s;
+        s.experts = moe.experts, s.top_k = moe.top_k, s.hidden = h, s.inter = moe.expert_intermediate / tp;
+        s.tokens = tokens_, s.shared_experts = moe.shared_experts, s.experts_touched = touched;
         s.skew = c_.moe_skew;
         ffn_out = add(named(make_moe_experts("experts", s, w_), l), {router});
       }

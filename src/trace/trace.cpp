@@ -188,19 +188,21 @@ Case parse_case(const json& o, const std::string& where) {
     DType d = f.dtype();
     // The KV cache's storage: kv_dtype (bf16, fp16, fp8; default the dtype) or a quantized
     // kv_format ("int4", "int4-g64", "kivi2", ...; docs/trace-format.md). Decode only.
-    if (f.has("kv_dtype") && f.has("kv_format")) f.fail("kv_format", "give kv_dtype or kv_format, not both");
+    const bool has_kv_dtype = f.has("kv_dtype"), has_kv_format = f.has("kv_format");
+    if (!has_kv_dtype && !has_kv_format) return make_attention("attention", s, d, d);
+    if (has_kv_dtype && has_kv_format) f.fail("kv_format", "give kv_dtype or kv_format, not both");
     DType kv = d;
-    if (f.has("kv_dtype")) {
+    if (has_kv_dtype) {
       const std::string k = f.str("kv_dtype");
       const auto p = parse_dtype(k);
       if (!p || !(*p == DType::BF16 || *p == DType::FP16 || *p == DType::FP8))
         f.fail("kv_dtype", fmt::format("expected bf16, fp16 or fp8, got \"{}\"", k));
       kv = *p;
     }
-    if ((f.has("kv_dtype") || f.has("kv_format")) && s.phase != Phase::Decode)
-      f.fail(f.has("kv_dtype") ? "kv_dtype" : "kv_format", "a quantized KV cache is modelled for decode only");
+    if (s.phase != Phase::Decode)
+      f.fail(has_kv_dtype ? "kv_dtype" : "kv_format", "a quantized KV cache is modelled for decode only");
     Op att = make_attention("attention", s, d, kv);
-    if (f.has("kv_format")) {
+    if (has_kv_format) {
       KvFormat fmt_kv;
       try {
         fmt_kv = parse_kv_format(f.str("kv_format"));

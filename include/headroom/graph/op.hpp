@@ -55,7 +55,7 @@ struct AttentionShape {
   // Bits of each stored KV element's payload: 16 (bf16, fp16), 8 (fp8: converted to 16 bits in
   // the kernel), 4 or 2 (integer codes with scales: dequantized). Below 16 the decode kernel
   // expands every element it reads (Op::dequant_elements).
-  double kv_bits = 16;
+  float kv_bits = 16;
 };
 
 // Row-wise kernels (norms, rope, residual, swiglu, embedding, kv write): `rows` x `width`.
@@ -72,20 +72,20 @@ struct MoeShape {
   int64_t tokens = 0;
   int64_t shared_experts = 0;
   bool grouped = true;        // one grouped GEMM (true) or a loop of per-expert GEMMs
-  double experts_touched = 0; // expected number of distinct routed experts the batch uses
   // Routing, for the rows each expert gets (moe_row_blocks). `experts` are this GPU's: global
   // expert i x route_stride (expert parallel: GPU 0 holds 0, ep, 2 ep, ...) of route_experts,
   // chosen by route_tokens tokens (0: experts, tokens). Each token picks expert i with
   // probability p_i (top_k / experts when skew = 0; Zipf inclusion probabilities otherwise), so an
   // expert's rows are Binomial(route_tokens, p_i); `balanced`: every expert exactly its share.
-  int64_t route_experts = 0;
-  int64_t route_stride = 1;
-  int64_t route_tokens = 0;
-  double skew = 0;
   bool balanced = false;
   // Expert parallel layer: the copies are also gathered into the send buffer before the
   // dispatch all-to-all and copied back into place before the combine (two more row copies).
   bool exchanged = false;
+  int32_t route_stride = 1;
+  double experts_touched = 0; // expected number of distinct routed experts the batch uses
+  int64_t route_experts = 0;
+  int64_t route_tokens = 0;
+  double skew = 0;
 };
 
 struct CollectiveShape {
