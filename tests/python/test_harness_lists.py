@@ -1,0 +1,27 @@
+"""The measurement harness (traces/harness) runs only on the GPU machines, so CI cannot run it;
+what it can check is that every script loads and lists its cases without torch or a GPU
+(HEADROOM_LIST_CASES=1), which catches a broken script before device time is spent on it."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+HARNESS = pathlib.Path(__file__).resolve().parents[2] / "traces" / "harness"
+# Scripts that measure without a case list (host_ops.py, mem_capacity.py) and helpers are left out.
+SKIP = {"hcommon.py", "_path.py", "model.py", "check_heldout.py", "host_ops.py", "mem_capacity.py"}
+SCRIPTS = sorted(p for d in ("torch", "heldout") for p in (HARNESS / d).glob("*.py") if p.name not in SKIP)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_harness_script_lists_its_cases(script, tmp_path):
+    env = dict(os.environ, HEADROOM_LIST_CASES="1",
+               PYTHONPATH=f"{HARNESS / 'torch'}{os.pathsep}{HARNESS / 'heldout'}")
+    r = subprocess.run([sys.executable, script.name, str(tmp_path / "out.jsonl")], cwd=script.parent, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    # "label<TAB>case" per case (hcommon.list_cases), or the cuda/gemm case lines gemm_shapes*.py print
+    lines = [l for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
+    assert lines, f"{script.name} listed no cases:\n{r.stdout[-500:]}"
+    assert not (tmp_path / "out.jsonl").exists(), "listing must not write a trace"
