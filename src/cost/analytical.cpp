@@ -345,7 +345,7 @@ AttentionPlan AnalyticalCostModel::attention_plan(const Op& op, double overhead)
   a.memory = a.kv_bytes / (bw_read_ * p_.attn_decode_bw_efficiency * a.share) + a.q_o_bytes / bw_write_;
   // A quantized cache: every element read is expanded on the CUDA cores, at the cost of its
   // format (an fp8 conversion, or integer codes with scales and zero points), measured with one
-  // split-KV kernel (traces/h200/attention_kvq.jsonl).
+  // split-KV kernel (traces/h200/profile/attention_kvq.jsonl).
   a.dequant_ops = op.dequant_elements * (s.kv_bits >= 8.0 ? p_.kv_convert_ops_per_element : p_.kv_dequant_ops_per_element);
   a.compute = op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency) +
               a.dequant_ops / (hw_.compute.vector_fp32.value() * sm_scale_);
