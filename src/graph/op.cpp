@@ -64,11 +64,12 @@ Op make_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType dtype, int
   return op;
 }
 
-Op make_attention(std::string name, const AttentionShape& s, DType dtype, DType kv_dtype) {
+Op make_attention(std::string name, AttentionShape s, DType dtype, DType kv_dtype) {
   Op op;
   op.name = std::move(name);
   op.kind = OpKind::Attention;
   op.dtype = dtype;
+  s.kv_bits = static_cast<float>(8.0 * bytes_per_element(kv_dtype));
   op.shape = s;
   // Score pairs (query, key) per head: causal prefill keeps the lower triangle, offset by the
   // keys already cached (kv_len - q_len).
@@ -86,10 +87,7 @@ Op make_attention(std::string name, const AttentionShape& s, DType dtype, DType 
   const double kv = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim) * ekv;
   op.bytes_read = Bytes(q + kv);
   op.bytes_written = Bytes(o);
-  if (ekv < e && ekv < 2.0) {  // an fp8 cache: converted on the fly
-    std::get<AttentionShape>(op.shape).kv_bits = 8.0 * ekv;
-    op.dequant_elements = kv / ekv;
-  }
+  if (ekv < 2.0 && ekv < e) op.dequant_elements = kv / ekv;  // an 8-bit (fp8) cache: converted as it is read
   return op;
 }
 

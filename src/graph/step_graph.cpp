@@ -98,8 +98,7 @@ void store_kv_as(Op& att, const KvFormat& f) {
   // 16 bits for the matrix units as it is read.
   auto& s = std::get<AttentionShape>(att.shape);
   const double kv_elems = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim);
-  const double now = att.dequant_elements > 0 ? kv_elems * s.kv_bits / 8.0 : kv_elems * bytes_per_element(att.dtype);
-  att.bytes_read = att.bytes_read - Bytes(now) + Bytes(kv_elems * f.bits_per_element(s.qk_dim) / 8.0);
+  att.bytes_read = att.bytes_read - Bytes(kv_elems * s.kv_bits / 8.0) + Bytes(kv_elems * f.bits_per_element(s.qk_dim) / 8.0);
   s.kv_bits = f.bits;
   att.dequant_elements = kv_elems;
 }

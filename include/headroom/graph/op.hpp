@@ -146,7 +146,7 @@ struct Op {
 // Factories: each fills the shape and the accounting. `act` is the activation dtype; weights
 // use `w` (default: same as act).
 Op make_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType dtype, int64_t batch = 1);
-Op make_attention(std::string name, const AttentionShape& s, DType dtype, DType kv_dtype);
+Op make_attention(std::string name, AttentionShape s, DType dtype, DType kv_dtype);
 Op make_row_op(std::string name, OpKind kind, int64_t rows, int64_t width, DType dtype);
 Op make_kv_write(std::string name, int64_t tokens, int64_t width, DType kv_dtype);
 Op make_rmsnorm(std::string name, int64_t rows, int64_t width, DType dtype, Impl impl);
