@@ -148,7 +148,7 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
     for (Eigen::Index i = 0; i < r.size(); ++i)
       if (std::fabs(r[i] - r0[i]) > 1e-4) ++informing;
     CalibratedParam cp{table[j].name, p0[j], p0[j], informing >= opt.min_cases_per_param, false, informing};
-    if (std::find(opt.fixed.begin(), opt.fixed.end(), cp.name) != opt.fixed.end()) {
+    if (table[j].measured || std::find(opt.fixed.begin(), opt.fixed.end(), cp.name) != opt.fixed.end()) {
       cp.fitted = false;
       cp.fixed = true;
       cp.start = cp.value = table[j].ref(start);  // the base file's value, not clamped

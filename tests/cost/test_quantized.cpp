@@ -157,9 +157,38 @@ TEST(Quantized, Int8GemmsUseAmpereTilesAndNeverSplitK) {
   // each (the same math, twice the per-wave fill and epilogue).
   HardwareSpec hw = h200();
   hw.kernel_model->int8_tile_128x128 = hw.kernel_model->int8_tile_64x128 = hw.kernel_model->int8_tile_64x64 = 1.0;
+  hw.kernel_model->int8_small_tile_waves = 0;  // the fastest tile, not cuBLASLt's rule
   const GemmPlan big = AnalyticalCostModel(hw).gemm_plan(4096, 4096, 4096, 1, DType::INT8, 0.0, 0.0, 0.0);
   EXPECT_EQ(big.tile_m, 256);
   EXPECT_EQ(big.tile_n, 128);
   EXPECT_EQ(big.ctas, 512);
   EXPECT_DOUBLE_EQ(big.waves, 4.0);
+}
+
+TEST(Quantized, Int8TileIsCuBlasLtsChoiceNotTheFastest) {
+  // cuBLASLt's heuristic as read off the profile (traces/h200/profile/torch_gemm_kernels.jsonl),
+  // with thresholds 1.25 and 1.75 waves of 132 SMs (165 and 231 tiles) and k >= 8192, checked
+  // by hand against the kernels it ran:
+  KernelParams p = *h200().kernel_model;
+  p.int8_small_tile_waves = 1.25;
+  p.int8_large_tile_waves = 1.75;
+  p.int8_deep_k = 8192;
+  const AnalyticalCostModel m(h200(), p);
+  auto tile = [&](int64_t rows, int64_t n, int64_t k) {
+    const GemmPlan g = m.gemm_plan(rows, n, k, 1, DType::INT8, 0.0, 0.0, 0.0);
+    return std::to_string(g.tile_m) + "x" + std::to_string(g.tile_n);
+  };
+  // 32 x 6144 x 4096: 1 x 96 = 96 tiles of 64x64 <= 165: 64x64 (ran s8_64x64).
+  EXPECT_EQ(tile(32, 6144, 4096), "64x64");
+  // 512 x 6144 x 4096: 8 x 96 = 768 small tiles; 256x128 gives 2 x 48 = 96 < 231; k < 8192:
+  // 64x128 (ran s8_128x64, which is n x m).
+  EXPECT_EQ(tile(512, 6144, 4096), "64x128");
+  // 32 x 57344 x 8192: 896 small tiles; a 256-row tile would be an eighth used; k = 8192:
+  // 128x128 (ran s8_128x128).
+  EXPECT_EQ(tile(32, 57344, 8192), "128x128");
+  // 128 x 57344 x 8192: 1 x 448 = 448 >= 231 tiles of 256x128, half used: 256x128 although
+  // 128x128 would do half the work (ran s8_128x256, measured 0.28 ms against 0.16 ms at m = 64).
+  EXPECT_EQ(tile(128, 57344, 8192), "256x128");
+  // 256 x 8192 x 28672: 1 x 64 = 64 large tiles < 231; k >= 8192: 128x128 (ran s8_128x128).
+  EXPECT_EQ(tile(256, 8192, 28672), "128x128");
 }

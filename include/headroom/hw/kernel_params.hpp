@@ -38,6 +38,13 @@ struct KernelParams {
   double int8_tile_128x128 = 1;  // int8 (Ampere CUTLASS kernels): 128x128 tile (m x n) relative to 256x128
   double int8_tile_64x128 = 1;   // ... 64x128 tile
   double int8_tile_64x64 = 1;    // ... 64x64 tile
+  // cuBLASLt's choice among those tiles (its heuristic, read off the kernel profile; 0: the
+  // fastest tile by this model): the 64x64 tile while its tiles fit in this many waves ...
+  double int8_small_tile_waves = 0;
+  // ... else the 256x128 tile once its tiles fill this many waves ...
+  double int8_large_tile_waves = 0;
+  // ... else 128x128 when k is at least this deep, 64x128 below it.
+  double int8_deep_k = 0;
   double gemm_wave_overhead = 0; // seconds per wave: pipeline fill and epilogue
   double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
   double gemm_memory_efficiency = 1;  // a GEMM's operand streams as a fraction of a pure stream's HBM rate
@@ -91,6 +98,9 @@ struct KernelParamInfo {
   double start;         // the fit's starting guess (typical of current GPUs; not a result)
   const char* doc;
   double& (*ref)(KernelParams&);
+  // Read off a measurement or profile, not fitted: calibrate keeps the base file's value, as for
+  // --fix (a step in a library's kernel choice has no gradient to fit).
+  bool measured = false;
 };
 
 // Every fitted parameter, in a fixed order (the fit's parameter vector).
