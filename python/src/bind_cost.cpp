@@ -131,11 +131,12 @@ void bind_cost(py::module_& m) {
       [](py::object model, py::object hw, const std::string& phase, int64_t batch, std::optional<int64_t> seq,
          std::optional<int64_t> context, int64_t tp, int64_t pp, int64_t ep, int64_t dp, int64_t microbatches,
          std::optional<int64_t> layers, bool cuda_graph, const std::string& fidelity,
-         std::optional<std::string> weights, std::optional<std::string> kv_dtype, double moe_skew) {
+         std::optional<std::string> weights, std::optional<std::string> kv_dtype, double moe_skew, bool moe_balanced) {
         auto ms = model_from(model);
         auto hs = hardware_from(hw);
         StepConfig cfg = step_config(phase, batch, seq, context, tp, layers, std::nullopt);
         cfg.moe_skew = moe_skew;
+        cfg.moe_balanced = moe_balanced;
         if (kv_dtype) set_kv_option(cfg, *kv_dtype);
         if (weights) cfg.weight_format = parse_weight_format(*weights);
         ParallelPlan plan;
@@ -152,10 +153,10 @@ void bind_cost(py::module_& m) {
       py::arg("context") = py::none(), py::arg("tp") = 1, py::arg("pp") = 1, py::arg("ep") = 1, py::arg("dp") = 1,
       py::arg("microbatches") = 1, py::arg("layers") = py::none(), py::arg("cuda_graph") = false,
       py::arg("fidelity") = "analytical", py::arg("weights") = py::none(), py::arg("kv_dtype") = py::none(),
-      py::arg("moe_skew") = 0.0, redirect_output(),
+      py::arg("moe_skew") = 0.0, py::arg("moe_balanced") = false, redirect_output(),
       "Step latency of a whole model under a parallel plan (what `headroom step --json` prints, a dict: latency_s, "
       "first_token_path_s, bubble_fraction, p2p_s, comm_s, tokens, tokens_per_s, plan, stages). moe_skew: Zipf exponent "
-      "of expert popularity (0 = uniform routing). An impossible plan "
+      "of expert popularity (0 = uniform routing); moe_balanced: every expert receives the same number of copies. An impossible plan "
       "raises headroom.InputError naming the constraint.");
 }
 

@@ -19,6 +19,7 @@ void StepOptions::add_to(po::options_description& o, const char* default_fidelit
       ("kv-dtype", po::value<std::string>(), "KV-cache format: bf16, fp8, int4[-gN], kivi2 (default: the model's dtype)")
       ("weights", po::value<std::string>(), "weight format: bf16, fp8, int8, int4[-gN][-zp], mxfp4, nvfp4 (default: the model's)")
       ("moe-skew", po::value<double>(), "MoE routing skew: Zipf exponent of expert popularity (default 0: uniform)")
+      ("moe-balanced", "MoE routing balanced: every expert receives the same number of copies (default: uniform random)")
       ("cuda-graph", "steps replayed as a CUDA graph (default: eager)")
       ("fidelity", po::value<std::string>()->default_value(default_fidelity), "roofline | analytical | cycle");
 }
@@ -50,6 +51,7 @@ LoadedStep StepOptions::load(const po::variables_map& vm) const {
   if (vm.count("layers")) s.cfg.layers = vm["layers"].as<int64_t>();
   if (vm.count("kv-dtype")) set_kv_option(s.cfg, vm["kv-dtype"].as<std::string>());
   if (vm.count("moe-skew")) s.cfg.moe_skew = vm["moe-skew"].as<double>();
+  s.cfg.moe_balanced = vm.count("moe-balanced") > 0;
   if (vm.count("weights")) s.cfg.weight_format = parse_weight_format(vm["weights"].as<std::string>());
   s.cuda_graph = vm.count("cuda-graph") > 0;
   return s;

@@ -31,6 +31,7 @@ void check_plan(const ModelSpec& m, const StepConfig& c) {
     bad(fmt::format("tp={} does not divide the expert width {}", c.tp, m.moe->expert_intermediate));
   if (c.ep <= 0) bad("ep must be positive");
   if (!(c.moe_skew >= 0)) bad(fmt::format("moe_skew must be >= 0 (0 = uniform routing), got {}", c.moe_skew));
+  if (c.moe_balanced && c.moe_skew > 0) bad("balanced routing and moe_skew exclude each other");
   if (c.ep > 1 && !m.moe) bad(fmt::format("ep={} needs a mixture-of-experts model", c.ep));
   if (c.ep > 1 && m.moe->experts % c.ep != 0)
     bad(fmt::format("ep={} does not divide the {} routed experts", c.ep, m.moe->experts));
@@ -225,17 +226,20 @@ class Builder {
         p.dp = c_.dp;
         p.ep = c_.ep;
         p.skew = c_.moe_skew;
+        p.balanced = c_.moe_balanced;
         p.touched = c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : 0.0;
         ffn_out = router;
         for (Op& op : expert_parallel_moe(s, p, act_, w_)) ffn_out = add(named(std::move(op), l), {ffn_out});
       } else {
-        const double touched = c_.moe_experts_touched > 0
-                                   ? c_.moe_experts_touched
-                                   : moe_load(moe.experts, moe.top_k, tokens_, c_.moe_skew, 1).touched;
+        const double touched =
+            c_.moe_experts_touched > 0 ? c_.moe_experts_touched
+            : c_.moe_balanced          ? static_cast<double>(std::min(moe.experts, tokens_ * moe.top_k))
+                                       : moe_load(moe.experts, moe.top_k, tokens_, c_.moe_skew, 1).touched;
         MoeShape s;
         s.experts = moe.experts, s.top_k = moe.top_k, s.hidden = h, s.inter = moe.expert_intermediate / tp;
         s.tokens = tokens_, s.shared_experts = moe.shared_experts, s.experts_touched = touched;
         s.skew = c_.moe_skew;
+        s.balanced = c_.moe_balanced;
         ffn_out = add(named(make_moe_experts("experts", s, w_), l), {router});
       }
     } else {

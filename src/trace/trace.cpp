@@ -296,6 +296,12 @@ Case parse_case(const json& o, const std::string& where) {
     if (f.has("pp")) m.plan.pp = f.pos_int("pp");
     if (f.has("ep")) m.plan.ep = f.pos_int("ep");
     if (f.has("microbatches")) m.plan.microbatches = f.pos_int("microbatches");
+    // MoE routing, as for moe_ffn: "uniform" (default), "balanced" or "zipf" with moe_skew.
+    const std::string routing = f.has("routing") ? f.str("routing") : "uniform";
+    if (routing == "balanced") m.cfg.moe_balanced = true;
+    else if (routing == "zipf") m.cfg.moe_skew = f.nonneg_number("moe_skew");
+    else if (routing != "uniform")
+      f.fail("routing", fmt::format("expected \"balanced\", \"uniform\" or \"zipf\", got \"{}\"", routing));
     if (m.cfg.batch % m.plan.microbatches != 0)
       f.fail("microbatches", fmt::format("{} does not divide batch = {}", m.plan.microbatches, m.cfg.batch));
     if (m.plan.microbatches > 1 && m.plan.pp == 1) f.fail("microbatches", "micro-batches need pipeline stages (pp > 1)");

@@ -143,6 +143,37 @@ TEST(Step, SkewedRoutingConcentratesLoad) {
   EXPECT_THROW(StepGraph::build(m, c), InputError);
 }
 
+TEST(Step, BalancedRoutingTouchesEveryExpertItReaches) {
+  // Mixtral decode, batch 8 on one GPU: 16 routed copies. Uniform routing touches
+  // 8 (1 - (6/8)^8) = 7.19915 experts on average; balanced routing all 8 (16 >= 8 copies), so
+  // the experts op reads 8 / 7.19915 times the weights.
+  ModelSpec m = model("mixtral-8x7b");
+  StepConfig c = decode512(8, 1);
+  auto experts = [&](const StepConfig& cfg) {
+    StepGraph g = StepGraph::build(m, cfg);
+    for (auto v : g.order())
+      if (g.op(v).kind == OpKind::MoeExperts) return g.op(v);
+    return Op{};
+  };
+  const Op uniform = experts(c);
+  c.moe_balanced = true;
+  const Op balanced = experts(c);
+  EXPECT_NEAR(uniform.as<MoeShape>().experts_touched, 8 * (1 - std::pow(0.75, 8)), 1e-9);
+  EXPECT_DOUBLE_EQ(balanced.as<MoeShape>().experts_touched, 8.0);
+  EXPECT_TRUE(balanced.as<MoeShape>().balanced);
+  // Expert parallel over 2 GPUs (tp 2): every local expert is reached, each with exactly its
+  // share of the 16 copies.
+  c.tp = 2;
+  c.ep = 2;
+  const Op ep = experts(c);
+  EXPECT_TRUE(ep.as<MoeShape>().balanced);
+  EXPECT_DOUBLE_EQ(ep.as<MoeShape>().experts_touched, 4.0);
+  EXPECT_EQ(ep.as<MoeShape>().tokens, 4);  // 16 copies x 1/2 = 8 copies: 4 tokens of top-2
+  // Balanced routing and a skew exclude each other.
+  c.moe_skew = 1.0;
+  EXPECT_THROW(StepGraph::build(m, c), InputError);
+}
+
 TEST(Step, ExpertParallelUnderTensorParallelDispatchesEachRanksShare) {
   // tp 4 = ep 4, one replica of 64 tokens: each TP rank sends 16 tokens x top-2 copies (not 64),
   // receives as many under uniform routing, and an all-gather over tp restores the 64 tokens.

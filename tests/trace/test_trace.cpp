@@ -187,4 +187,13 @@ TEST(Trace, ExpertParallelMoeIsASequenceOfAllToAllsAndLocalExperts) {
   EXPECT_TRUE(std::get<Op>(one).as<MoeShape>().balanced);
   EXPECT_EQ(error_of(R"({"op":"moe_ffn","experts":8,"top_k":2,"hidden":8,"inter":8,"tokens":8,"impl":"grouped","dtype":"bf16","routing":"round-robin"})"),
             "t.jsonl:7: routing: expected \"balanced\", \"uniform\" or \"zipf\", got \"round-robin\"");
+  // A model step reads the same routing field (ep_step.py's steps are balanced).
+  auto st = std::get<ModelStepCase>(parse_case(
+      nlohmann::ordered_json::parse(
+          R"({"op":"model_step","model":"mixtral-8x7b","phase":"decode","batch":8,"context":2048,"tp":2,"ep":2,"routing":"balanced"})"),
+      "t.jsonl:9"));
+  EXPECT_TRUE(st.cfg.moe_balanced);
+  EXPECT_EQ(st.plan.ep, 2);
+  EXPECT_EQ(error_of(R"({"op":"model_step","model":"mixtral-8x7b","phase":"decode","batch":8,"context":2048,"routing":"zipf"})"),
+            "t.jsonl:7: moe_skew: missing (required for op model_step)");
 }

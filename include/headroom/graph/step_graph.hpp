@@ -36,6 +36,7 @@ struct StepConfig {
   std::optional<DType> kv_dtype;   // default: act dtype
   double moe_experts_touched = 0;  // 0: expected value under the routing below
   double moe_skew = 0;             // Zipf exponent of expert popularity (0 = uniform routing; op.hpp moe_load)
+  bool moe_balanced = false;       // every expert receives the same number of routed copies (not with moe_skew)
   // Implementation of the elementwise ops: the plain eager PyTorch reference (the default, as
   // measured in traces/) or fused kernels.
   Impl impl = Impl::TorchReference;

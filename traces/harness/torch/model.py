@@ -80,7 +80,10 @@ class Model:
         self.H = H
         self.E, self.K = cfg.get("experts", 0), cfg.get("top_k", 0)
         self.moe_impl = "grouped"
-        assert not self.E or tp == 1, "MoE models run on one GPU here"
+        # moe_hook(layer index, tokens [b*s, H], layer dict) -> [b*s, H]: the MoE layer's output
+        # computed elsewhere (ep_step.py's expert parallelism); None: moe_impl on this GPU.
+        self.moe_hook = None
+        assert not self.E or tp == 1 or not init, "MoE models with tp > 1: build the layers outside (ep_step.py)"
         self.backends = [SDPBackend.FLASH_ATTENTION] if dtype in (torch.bfloat16, torch.float16) else [SDPBackend.MATH]
         self.mode = gqa_mode(device) if self.backends[0] == SDPBackend.FLASH_ATTENTION else "enable_gqa"
         e = lambda *s: torch.empty(*s, device=device, dtype=dtype)  # noqa
@@ -174,6 +177,9 @@ class Model:
                     hf = h.reshape(b * s, self.H)
                     topv, topi = torch.topk(F.linear(hf, Ld["wr"]), self.K, dim=-1)
                     topw = torch.softmax(topv.float(), dim=-1).to(h.dtype)
+                    if self.moe_hook is not None:
+                        x = x + self.moe_hook(l, hf, Ld).view(b, s, self.H)
+                        continue
                     moe = moe_grouped if self.moe_impl == "grouped" else moe_loop
                     x = x + moe(hf, topi, topw, Ld["wgu"], Ld["wd"]).view(b, s, self.H)
                     continue
