@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Check that a held-out trace shares no case with the committed calibration traces.
 
-A case is identified as headroom's scorer does (src/trace/score.cpp, is_case_key) and, more
+A case is identified as headroom's scorer does (src/trace/score.cpp, is_case_key, plus the routing and the KV-cache
+format, so that a Zipf-routed record is not a duplicate of its uniform twin) and, more
 strictly, by its shape alone (the same keys without impl, issue, warm_l2, cuda_graph, causal): a
 held-out record whose shape appears in any committed trace (traces/h200/**.jsonl incl.
 repeat-run1, traces/h200x4/*.jsonl) is reported and makes the exit code 1.
@@ -15,8 +16,12 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 CASE_KEYS = ["op", "dtype", "m", "n", "k", "bytes", "warm_l2", "kind", "phase", "batch", "seq", "context", "heads",
              "kv_heads", "head_dim", "causal", "tokens", "hidden", "inter", "experts", "top_k", "impl", "collective",
-             "gpus", "model", "tp", "layers", "cuda_graph", "issue", "sustained", "pp", "ep", "microbatches", "weight_format"]
-LOOSE_DROP = {"impl", "issue", "warm_l2", "cuda_graph", "causal", "sustained"}
+             "gpus", "model", "tp", "layers", "cuda_graph", "issue", "sustained", "pp", "ep", "microbatches", "weight_format",
+             "routing", "moe_skew", "kv_dtype", "kv_format"]
+# The shape alone: without how it was issued or timed, nor the routing and cache format (records that differ
+# only in those are distinct cases, not duplicates, but the same shape).
+LOOSE_DROP = {"impl", "issue", "warm_l2", "cuda_graph", "causal", "sustained", "routing", "moe_skew", "kv_dtype",
+              "kv_format"}
 
 
 def records(path):
