@@ -265,10 +265,19 @@ MoeRowBlocks moe_row_blocks(const MoeShape& s) {
   const int64_t stride = std::max<int64_t>(1, s.route_stride);
   b.groups = static_cast<double>(s.experts);
   if (global <= 0 || s.experts <= 0 || n <= 0) return b;
-  if (s.balanced) {  // every expert its exact share of the routed copies
-    const double rows = std::round(n * static_cast<double>(s.top_k) / static_cast<double>(global));
-    for (int j = 0; j < 3; ++j) b.blocks[j] = b.groups * std::ceil(rows / static_cast<double>(kMoeBlockRows[j]));
-    b.rows = b.groups * rows;
+  if (s.balanced) {
+    // The routed copies spread as evenly as they can: with c = n top_k copies over `global`
+    // experts, c mod global experts get floor(c / global) + 1 rows and the rest floor(c / global)
+    // (so with fewer copies than experts, c experts get one row each and the others none). A
+    // local expert is one of the larger ones with probability (c mod global) / global.
+    const double c = std::round(n * static_cast<double>(s.top_k));
+    const double g = static_cast<double>(global);
+    const double q = std::floor(c / g), big = (c - q * g) / g;
+    for (int j = 0; j < 3; ++j) {
+      const double r = static_cast<double>(kMoeBlockRows[j]);
+      b.blocks[j] = b.groups * (big * std::ceil((q + 1.0) / r) + (1.0 - big) * std::ceil(q / r));
+    }
+    b.rows = b.groups * c / g;
     return b;
   }
   if (s.skew == 0) {  // every expert alike: one distribution

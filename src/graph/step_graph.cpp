@@ -61,7 +61,11 @@ std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, 
   const int64_t sent = (s.tokens + p.tp - 1) / p.tp;  // tokens each GPU dispatches
   const int64_t group_tokens = p.dp * s.tokens;       // routed by the ep GPUs together
   const int64_t local = s.experts / p.ep;
-  double share = 1.0 / static_cast<double>(p.ep), touched = static_cast<double>(local);
+  // Balanced routing reaches every local expert once the group's copies cover all experts, and
+  // its share of them before that.
+  double share = 1.0 / static_cast<double>(p.ep),
+         touched = static_cast<double>(local) *
+                   std::min(1.0, static_cast<double>(p.dp * s.tokens * s.top_k) / static_cast<double>(s.experts));
   if (!p.balanced) {
     const MoeLoad load = moe_load(s.experts, s.top_k, group_tokens, p.skew, p.ep);
     share = load.share;

@@ -46,6 +46,25 @@ TEST(MoeRows, BalancedRoutingGivesEveryExpertItsShare) {
   EXPECT_DOUBLE_EQ(c.blocks[0], 6);
   EXPECT_DOUBLE_EQ(c.blocks[1], 4);
   EXPECT_DOUBLE_EQ(c.blocks[2], 2);
+  // Fewer copies than experts: one token's 2 copies over Mixtral's 8 experts reach 2 experts,
+  // one row each, not 8 experts a quarter row each. The 4 experts of one GPU of 2 (stride 2)
+  // expect 4 x 2/8 = 1 such expert: 1 tile of every height, 1 row.
+  MoeShape one = shape(4, 2, 1);
+  one.route_experts = 8;
+  one.route_stride = 2;
+  one.route_tokens = 1;
+  one.balanced = true;
+  const MoeRowBlocks d = moe_row_blocks(one);
+  EXPECT_DOUBLE_EQ(d.rows, 1.0);
+  EXPECT_DOUBLE_EQ(d.blocks[0], 1.0);
+  EXPECT_DOUBLE_EQ(d.blocks[2], 1.0);
+  // 10 tokens x top-2 = 20 copies over 8 experts: 4 get 3 rows and 4 get 2 (20 = 4 x 3 + 4 x 2),
+  // each one tile of 64; 8 x 20/8 = 20 rows.
+  MoeShape ten = shape(8, 2, 10);
+  ten.balanced = true;
+  const MoeRowBlocks e = moe_row_blocks(ten);
+  EXPECT_DOUBLE_EQ(e.rows, 20.0);
+  EXPECT_DOUBLE_EQ(e.blocks[0], 8.0);
 }
 
 TEST(MoeRows, RandomRoutingCountsTheTilesOfEachBinomialDraw) {

@@ -14,6 +14,8 @@ known before timing and the timed step has no host synchronization (capturable i
 Records carry routing "balanced". Weights: each rank generates the full random layer from the
 same seed and keeps its attention shard and its experts; a 1-layer step is checked against the
 unsplit MoE layer (moe.py reference) on the same routing. Eager and CUDA graph, max over ranks.
+HARNESS_EP_PROFILE=1: a profile instead (not op records): the CUDA-graph decode steps at batch 1
+and 8, every rank's kernels under torch.profiler ({"ep_step_kernels": ...} lines).
 Usage: ep_step.py OUT.jsonl [ep list, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import os
@@ -23,7 +25,7 @@ os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
 from coll import end_worker, gpu_counts, spawn, start_worker, time_over_ranks  # noqa: E402
-from hcommon import LIST_CASES, QUICK, free_cuda, host_probe, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import LIST_CASES, QUICK, free_cuda, host_probe, kernel_events, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -36,12 +38,15 @@ if not LIST_CASES:  # listing the cases needs no torch
     BF = torch.bfloat16
 
 MODELS = [("mixtral-8x7b", 8)]  # (model, layers)
+PROFILE = os.environ.get("HARNESS_EP_PROFILE", "0") == "1"
 
 
 def plan():
     """[(phase, batch, context or seq, cuda_graph)]"""
     if QUICK:
         return [("decode", 8, 512, False), ("decode", 8, 512, True)]
+    if PROFILE:
+        return [("decode", 1, 2048, True), ("decode", 8, 2048, True)]
     c = []
     for b in (1, 8, 64):
         for gph in (False, True):
@@ -181,6 +186,23 @@ def check(cfg, ep, rank, grp):
     return e
 
 
+def profile_ranks(out, fn, name, ep, b, n, rank, grp):
+    """every rank's kernels of one replay of the step's graph, gathered on rank 0"""
+    ks = kernel_events(fn)
+    t0 = ks[0]["ts"] if ks else 0
+
+    def kind(nm):
+        return "nccl" if "nccl" in nm.lower() else ("gemm" if any(x in nm for x in ("device_kernel", "nvjet", "gemm", "Gemm")) else "other")
+    summ = dict(rank=rank, kernels=len(ks), kernel_us_sum=round(sum(k["us"] for k in ks), 2),
+                span_us=round(ks[-1]["ts"] + ks[-1]["us"] - t0, 2) if ks else None,
+                by_kind={kd: round(sum(k["us"] for k in ks if kind(k["name"]) == kd), 2) for kd in ("nccl", "gemm", "other")},
+                list=[[k["name"][:70], k["grid"], k["us"], round(k["ts"] - t0, 2)] for k in ks])
+    allr = [None] * ep
+    dist.all_gather_object(allr, summ, group=grp)
+    if rank == 0:
+        out.emit({"ep_step_kernels": name, "ep": ep, "batch": b, "context": n, "cuda_graph": True, "ranks": allr})
+
+
 def worker(rank, world, port, path, eps):
     groups, out, t0 = start_worker(rank, world, port, eps, path, "ep_step.py")
     for ep in eps:
@@ -220,6 +242,11 @@ def worker(rank, world, port, path, eps):
                             if e > 1e-2:
                                 raise RuntimeError(f"graph vs eager rel err {e}")
                             f = g.replay
+                            if PROFILE:
+                                profile_ranks(out, g.replay, name, ep, b, n, rank, grp)
+                                del g
+                                m.moe_hook = None
+                                continue
                         else:
                             f = lambda: m.forward(x, phase, n)  # noqa: E731
                         t = time_over_ranks(f, 2 if graph or phase == "prefill" else 10, 1,
