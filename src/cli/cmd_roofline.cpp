@@ -190,17 +190,22 @@ int cmd_roofline(const std::vector<std::string>& args) {
   po::options_description opts("roofline options");
   StepOptions so;
   so.add_to(opts);
-  opts.add_options()("json", "machine-readable output")("all", "one row per operator instead of grouping layers")
+  opts.add_options()("ep", po::value<int64_t>()->default_value(1),
+                     "expert-parallel degree (MoE): the GPU's own experts, all-to-alls around them; tp x dp must be a multiple")
+      ("dp", po::value<int64_t>()->default_value(1), "data-parallel replicas sharing the experts (with --ep)")
+      ("json", "machine-readable output")("all", "one row per operator instead of grouping layers")
       ("plot", po::value<std::string>(), "also draw the roofline into this image file (.png, .svg, .pdf; needs "
                                          "Python 3 with matplotlib)")
       ("trace", po::value<std::string>(), "with --plot: place this trace's measured kernel cases on the plot");
   po::variables_map vm;
   if (!parse(args, opts, vm,
              "usage: headroom roofline --model models/llama3-8b.yaml --hw hw_configs/h200-sxm.yaml --phase decode "
-             "--batch 8 --context 4096 [--tp 1] [--json] [--plot out.png [--trace T.jsonl]]"))
+             "--batch 8 --context 4096 [--tp 1] [--ep N --dp N] [--json] [--plot out.png [--trace T.jsonl]]"))
     return 0;
   if (vm.count("trace") && !vm.count("plot")) throw UsageError("--trace needs --plot");
   LoadedStep s = so.load(vm);
+  s.cfg.ep = vm["ep"].as<int64_t>();
+  s.cfg.dp = vm["dp"].as<int64_t>();
   auto cm = make_cost_model(so.fidelity(vm), s.hw);
   StepGraph g = StepGraph::build(s.model, s.cfg);
   RooflineTable t = roofline_table(g, *cm, s.cuda_graph, !vm.count("all"));

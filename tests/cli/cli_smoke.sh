@@ -21,6 +21,8 @@ expect 2 "unrecognised option|unrecognized option" -- "$HR" roofline --bogus
 expect 2 "--phase prefill needs --seq" -- "$HR" roofline --model llama3-8b --hw h200-sxm --phase prefill
 expect 0 "memory-bound" -- "$HR" roofline --model llama3-8b --hw h200-sxm --phase decode --batch 8 --context 4096
 expect 0 '"ops"' -- "$HR" roofline --model "$ROOT/models/llama3-8b.yaml" --hw "$ROOT/hw_configs/h200-sxm.yaml" --phase prefill --seq 512 --json
+expect 0 "dispatch.all_to_all" -- "$HR" roofline --model mixtral-8x7b --hw h200-sxm --phase decode --batch 8 --context 2048 --tp 2 --ep 2 --moe-balanced --fidelity analytical
+expect 1 "ep=2 must divide tp x dp = 1" -- "$HR" roofline --model mixtral-8x7b --hw h200-sxm --phase decode --batch 1 --context 2048 --ep 2
 expect 1 "tp=3 does not divide the 32 attention heads" -- "$HR" roofline --model llama3-8b --hw h200-sxm --phase decode --context 10 --tp 3
 cat >"$tmp/bad.yaml" <<'YAML'
 name: X

@@ -60,3 +60,22 @@ def test_skewed_routing_slows_expert_parallel_steps():
     skewed = headroom.step("mixtral-8x7b", "h200-sxm", "decode", moe_skew=1.0, **kw)
     assert skewed["latency_s"] > uniform["latency_s"]
     assert skewed["comm_s"] > uniform["comm_s"]  # the busiest GPU receives 1.77x its share
+
+
+def test_balanced_routing_reaches_every_expert():
+    # Mixtral decode, batch 8 on one GPU: 16 copies reach all 8 experts when balanced, 7.2 on
+    # average when drawn at random, so the balanced step reads more weights and is slower; the
+    # CLI's --moe-balanced gives the same step.
+    kw = dict(batch=8, context=2048, layers=2, cuda_graph=True)
+    uniform = headroom.step("mixtral-8x7b", "h200-sxm", "decode", **kw)
+    balanced = headroom.step("mixtral-8x7b", "h200-sxm", "decode", moe_balanced=True, **kw)
+    assert balanced["latency_s"] > uniform["latency_s"]
+    with pytest.raises(headroom.InputError, match="balanced routing and moe_skew exclude each other"):
+        headroom.step("mixtral-8x7b", "h200-sxm", "decode", moe_balanced=True, moe_skew=1.0, **kw)
+    cli = os.environ.get("HEADROOM_CLI")
+    if not cli:
+        pytest.skip("HEADROOM_CLI not set (scripts/test sets it)")
+    out = subprocess.run([cli, "step", "--model", "mixtral-8x7b", "--hw", "h200-sxm", "--phase", "decode",
+                          "--batch", "8", "--context", "2048", "--layers", "2", "--cuda-graph", "--moe-balanced",
+                          "--json"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == balanced
