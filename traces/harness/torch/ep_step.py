@@ -32,7 +32,7 @@ if not LIST_CASES:  # listing the cases needs no torch
     import torch.distributed as dist
     import torch.nn.functional as F
 
-    from model import Model, capture_graph
+    from model import Model, distributed_step
     from moe import GMM, reference
 
     BF = torch.bfloat16
@@ -234,21 +234,12 @@ def worker(rank, world, port, path, eps):
                         m.moe_hook = lambda _l, hf, Ld, route=route: route.moe(hf, Ld)  # noqa: E731
                         torch.manual_seed(1000 + b + n)
                         x = torch.randn(b, s, cfg["hidden"], device="cuda", dtype=BF)
-                        if graph:
-                            ref = m.forward(x, phase, n)
-                            g, yo = capture_graph(lambda: m.forward(x, phase, n), capture_error_mode="thread_local")
-                            g.replay()
-                            e = rel_err(yo, ref)
-                            if e > 1e-2:
-                                raise RuntimeError(f"graph vs eager rel err {e}")
-                            f = g.replay
-                            if PROFILE:
-                                profile_ranks(out, g.replay, name, ep, b, n, rank, grp)
-                                del g
-                                m.moe_hook = None
-                                continue
-                        else:
-                            f = lambda: m.forward(x, phase, n)  # noqa: E731
+                        f, g = distributed_step(m, x, phase, n, graph)
+                        if PROFILE:
+                            profile_ranks(out, f, name, ep, b, n, rank, grp)
+                            del g
+                            m.moe_hook = None
+                            continue
                         t = time_over_ranks(f, 2 if graph or phase == "prefill" else 10, 1,
                                             5 if phase == "prefill" else 10, 40, 0.3, grp)
                         r0 = torch.tensor([route.received], device="cuda")

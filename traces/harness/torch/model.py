@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from hcommon import MODELS_DIR, load_cfg  # noqa: F401  (torch-free; re-exported here)
+from hcommon import MODELS_DIR, load_cfg, rel_err  # noqa: F401  (torch-free; re-exported here)
 from moe import moe_grouped, moe_loop
 
 _GQA_MODE = {}
@@ -207,3 +207,18 @@ def capture_graph(fn, warmup=2, capture_error_mode="global"):
         out = fn()
     torch.cuda.synchronize()
     return g, out
+
+
+def distributed_step(m, x, phase, n, graph):
+    """one rank's step of a multi-GPU run (tp_step.py, ep_step.py) as a callable: eager, or
+    captured in a CUDA graph (NCCL inside, thread-local capture) and checked once against the
+    eager step. Returns (fn, graph or None): keep the graph alive while fn is used."""
+    if not graph:
+        return (lambda: m.forward(x, phase, n)), None
+    ref = m.forward(x, phase, n)
+    g, yo = capture_graph(lambda: m.forward(x, phase, n), capture_error_mode="thread_local")
+    g.replay()
+    e = rel_err(yo, ref)
+    if e > 1e-2:
+        raise RuntimeError(f"graph vs eager rel err {e}")
+    return g.replay, g

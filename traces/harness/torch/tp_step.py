@@ -20,7 +20,7 @@ if not LIST_CASES:  # listing the cases needs no torch
     import torch
     import torch.distributed as dist
 
-    from model import Model, capture_graph
+    from model import Model, distributed_step
 
     BF = torch.bfloat16
 
@@ -125,16 +125,7 @@ def worker(rank, world, port, path, tps):
                         m.alloc_cache(b, T)
                         torch.manual_seed(1000 + b + n)
                         x = torch.randn(b, s, cfg["hidden"], device="cuda", dtype=BF)
-                        if graph:
-                            ref = m.forward(x, phase, n)
-                            g, yo = capture_graph(lambda: m.forward(x, phase, n), capture_error_mode="thread_local")
-                            g.replay()
-                            e = rel_err(yo, ref)
-                            if e > 1e-2:
-                                raise RuntimeError(f"graph vs eager rel err {e}")
-                            f = g.replay
-                        else:
-                            f = lambda: m.forward(x, phase, n)  # noqa
+                        f, g = distributed_step(m, x, phase, n, graph)
                         t = time_over_ranks(f, 2 if graph or phase == "prefill" else 20, 1, 5 if phase == "prefill" else 10, 40, 0.3,
                                             grp if tp > 1 else None)
                         if rank == 0:
