@@ -14,6 +14,7 @@ known before timing and the timed step has no host synchronization (capturable i
 Records carry routing "balanced". Weights: each rank generates the full random layer from the
 same seed and keeps its attention shard and its experts; a 1-layer step is checked against the
 unsplit MoE layer (moe.py reference) on the same routing. Eager and CUDA graph, max over ranks.
+HARNESS_HELDOUT=1: decode at other batches and contexts (2, 4, 16, 32; 1024 and 4096).
 HARNESS_EP_PROFILE=1: a profile instead (not op records): the CUDA-graph decode steps at batch 1
 and 8, every rank's kernels under torch.profiler ({"ep_step_kernels": ...} lines).
 Usage: ep_step.py OUT.jsonl [ep list, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print the cases and exit)
@@ -25,7 +26,7 @@ os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
 from coll import end_worker, gpu_counts, spawn, start_worker, time_over_ranks  # noqa: E402
-from hcommon import LIST_CASES, QUICK, free_cuda, host_probe, kernel_events, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, QUICK, free_cuda, host_probe, kernel_events, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -47,6 +48,8 @@ def plan():
         return [("decode", 8, 512, False), ("decode", 8, 512, True)]
     if PROFILE:
         return [("decode", 1, 2048, True), ("decode", 8, 2048, True)]
+    if HELDOUT:  # other batches and contexts, for a set measured after the model's EP fixes
+        return [("decode", b, n, g) for b, n in ((2, 4096), (4, 1024), (16, 4096), (32, 1024)) for g in (False, True)]
     c = []
     for b in (1, 8, 64):
         for gph in (False, True):
@@ -80,7 +83,7 @@ def shard(full, cfg, ep, r):
                 wgu=full["wgu"][r * L:(r + 1) * L].clone(), wd=full["wd"][r * L:(r + 1) * L].clone())
 
 
-def build(cfg, layers, ep, rank, grp, keep_full=False, max_pos=4096):
+def build(cfg, layers, ep, rank, grp, keep_full=False, max_pos=8448):
     m = Model(cfg, layers, ep, grp, max_pos=max_pos, init=False)
     gen = torch.Generator(device="cuda")
     gen.manual_seed(4321)
