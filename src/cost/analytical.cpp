@@ -566,18 +566,40 @@ ElementwiseStream AnalyticalCostModel::elementwise_stream(const Op& op) const {
     s.extra_read = again * row_in * static_cast<double>(r.rows);
     s.serial = 2.0 * row_in / (p_.row_kernel_cta_bandwidth * sm_scale_);
   }
+  if (op.kind == OpKind::RmsNorm && op.impl == Impl::TorchReference) {
+    // The expression's mean over each row is PyTorch's reduce_kernel (aten/src/ATen/native/cuda/
+    // Reduce.cuh), whose threads walk their share of a row one value after another. Profiled on
+    // H200 (traces/h200/profile/norm_kernels.jsonl, step_kernels.jsonl): a CTA of 512 threads
+    // holds min(16, rows rounded up to a power of 2) rows ([512,1] at 1 row, [64,8] at 8, [32,16]
+    // from 16), so each thread walks v = width / (512 / rows held) fp32 values; when v reaches 16
+    // per row held, or 256, the row is split over ceil(v / 16) CTAs of 16 values each. The kernel
+    // took 2.4, 5.4 and 9.0 us at v = 8, 64 and 128 (4096 wide), 2.5-3.5 us split (8192 wide):
+    // linear in v, torch_reduce_element_time per value.
+    const auto& r = op.as<RowShape>();
+    int64_t held = 1;
+    while (held < r.rows && held < 16) held *= 2;
+    double v = std::ceil(static_cast<double>(r.width) / static_cast<double>(512 / held));
+    if (v >= 16.0 * static_cast<double>(held) || v >= 256.0) v = 16.0;
+    s.chain = v * p_.torch_reduce_element_time / sm_scale_;
+  }
   return s;
 }
 
-OpCost AnalyticalCostModel::elementwise(const Op& op, double overhead) const {
+double AnalyticalCostModel::kernels_overhead(const Op& op, IssueMode mode, double overhead) const {
+  const int light = std::clamp(op.light_kernels, 0, op.kernels);
+  return overhead * (op.kernels - light) + light_kernel_overhead(mode) * light;
+}
+
+OpCost AnalyticalCostModel::elementwise(const Op& op, IssueMode mode, double overhead) const {
   // Streaming kernels: copies, fills, reductions, norms, activations, residuals, RoPE, KV
   // writes, embedding gathers. Their compute is small next to their bytes.
   OpCost c;
   const ElementwiseStream s = elementwise_stream(op);
   c.memory = std::max(stream(op.bytes_read.value() + s.extra_read, op.bytes_written.value(), s.warm_l2, s.efficiency),
-                      Seconds(s.serial));
+                      Seconds(s.serial)) +
+             Seconds(s.chain);
   c.compute = Seconds(op.flops.value() / (hw_.compute.vector_fp32.value() * sm_scale_));
-  c.overhead = Seconds(overhead * op.kernels);
+  c.overhead = Seconds(kernels_overhead(op, mode, overhead));
   return finish(c);
 }
 
@@ -604,7 +626,7 @@ OpCost AnalyticalCostModel::cost(const Op& op, IssueMode mode) const {
       c.bound = Bound::Overhead;
       return c;
     }
-    default: return elementwise(op, overhead);
+    default: return elementwise(op, mode, overhead);
   }
 }
 

@@ -111,10 +111,11 @@ Op make_row_op(std::string name, OpKind kind, int64_t rows, int64_t width, DType
       op.bytes_read = Bytes(2.0 * n * e);
       op.bytes_written = Bytes(n * e);
       break;
-    case OpKind::Residual:
+    case OpKind::Residual:  // x + y: PyTorch's vectorized kernel
       op.flops = Flops(n);
       op.bytes_read = Bytes(2.0 * n * e);
       op.bytes_written = Bytes(n * e);
+      op.light_kernels = 1;
       break;
     case OpKind::Rope:  // width = rotated elements per row (q and k heads x head_dim)
       op.flops = Flops(3.0 * n);
@@ -160,6 +161,10 @@ Op make_rmsnorm(std::string name, int64_t rows, int64_t width, DType dtype, Impl
     // rsqrt (both per row); xf * r [r4 w4]; .to(bf16) [r4 w2]; w * . [r2 w2]: 8 kernels,
     // 20 B read and 16 B written per element (bf16 in, fp32 intermediates).
     set_impl(op, impl, 8, 20.0, 16.0);
+    // Profiled (traces/h200/profile/norm_kernels.jsonl): pow, + eps, rsqrt and the cast back run
+    // PyTorch's vectorized kernel; the upcast (unrolled), the mean (reduce_kernel) and the two
+    // broadcast multiplies do not.
+    op.light_kernels = 4;
   } else if (impl == Impl::TorchFunctional) {
     // F.rms_norm: one fused row kernel, x read [r2] and written [w2] once (a second read of rows
     // too long to hold on chip is the cost model's: AnalyticalCostModel::elementwise_stream).
@@ -376,6 +381,7 @@ Op make_stream(std::string name, OpKind kind, double bytes, bool warm_l2) {
   op.shape = StreamShape{bytes, warm_l2};
   op.bytes_read = Bytes(kind == OpKind::Write ? 0.0 : bytes);
   op.bytes_written = Bytes(kind == OpKind::Read ? 0.0 : bytes);
+  op.light_kernels = 1;  // one plain streaming kernel (copy, fill, sum; the harness's grid-stride loops)
   return op;
 }
 

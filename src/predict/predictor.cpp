@@ -95,7 +95,7 @@ Prediction Predictor::predict(const json& rec, const std::string& where) {
       // "queued": the harness kept the GPU busy while the host queued the calls, so the
       // measurement is GPU time alone; otherwise host issue and synchronisation count too.
       const bool queued = rec.contains("timing") && rec["timing"] == "queued";
-      p.ms = (queued ? queued_time(oc) : issued_time(*op, oc, cm, mode)).value() * 1e3;
+      p.ms = (queued ? queued_time(oc, cm) : issued_time(*op, oc, cm, mode)).value() * 1e3;
       if (opts_.explain) p.explain = explain(*op, oc, cm, mode);
     } else if (const OpSequenceCase* q = std::get_if<OpSequenceCase>(&c)) {
       p.ms = evaluate_ops(q->ops, cm, parse_issue(rec, where)).time.value() * 1e3;

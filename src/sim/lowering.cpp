@@ -276,6 +276,14 @@ void Lowering::lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out,
   // one wave (more rows: bandwidth-bound, as in the analytical model's max()).
   if (es.serial > 0 && op.as<RowShape>().rows <= machine().sms)
     for (size_t i = first; i < out.size(); ++i) out[i].cta_serial = seconds_to_ticks(es.serial);
+  // Plain vectorized kernels launch at their own fixed cost (AnalyticalCostModel::kernels_overhead).
+  const size_t light = static_cast<size_t>(std::clamp(op.light_kernels, 0, op.kernels));
+  for (size_t i = first; i < out.size() && i < first + light; ++i)
+    out[i].launch = seconds_to_ticks(plans_.light_kernel_overhead(mode));
+  // A PyTorch row reduction among the op's kernels (a heavy one): its threads' serial walk sets
+  // that kernel's CTA time (its own bytes are few).
+  if (es.chain > 0 && first + light < out.size())
+    out[first + light].cta_serial = std::max(out[first + light].cta_serial, seconds_to_ticks(es.chain));
 }
 
 }  // namespace headroom::sim

@@ -34,7 +34,7 @@ struct FitCase {
 double predict_s(const CostModel& cm, const FitCase& c) {
   if (c.op) {
     const OpCost oc = cm.cost(*c.op, c.mode);
-    return (c.queued ? queued_time(oc) : issued_time(*c.op, oc, cm, c.mode)).value();
+    return (c.queued ? queued_time(oc, cm) : issued_time(*c.op, oc, cm, c.mode)).value();
   }
   if (!c.seq.empty()) return evaluate_ops(c.seq, cm, c.mode).time.value();
   if (c.pipeline) return predict_step(*c.model, c.pipeline->cfg, c.pipeline->plan, cm, c.pipeline->cuda_graph).latency.value();
@@ -135,6 +135,15 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
     if (std::none_of(table.begin(), table.end(), [&](const KernelParamInfo& i) { return i.name == name; }))
       throw InputError(fmt::format("calibrate: --fix {}: not a kernel_model parameter (headroom describe lists them)", name));
 
+  // Fixed and measured parameters sit at the base file's value, not clamped, before anything is
+  // evaluated (else the reference residuals below would see a clamped value and every later
+  // perturbation would differ from them in every case).
+  auto is_fixed = [&](size_t j) {
+    return table[j].measured || std::find(opt.fixed.begin(), opt.fixed.end(), table[j].name) != opt.fixed.end();
+  };
+  for (size_t j = 0; j < table.size(); ++j)
+    if (is_fixed(j)) p0[j] = std::clamp(table[j].ref(start), table[j].lower, table[j].upper);
+
   // 3. Which parameters the training cases inform (a visible change of some case's time).
   CalibrationResult res;
   const Eigen::VectorXd r0 = residuals(p0);
@@ -148,11 +157,10 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
     for (Eigen::Index i = 0; i < r.size(); ++i)
       if (std::fabs(r[i] - r0[i]) > 1e-4) ++informing;
     CalibratedParam cp{table[j].name, p0[j], p0[j], informing >= opt.min_cases_per_param, false, informing};
-    if (table[j].measured || std::find(opt.fixed.begin(), opt.fixed.end(), cp.name) != opt.fixed.end()) {
+    if (is_fixed(j)) {
       cp.fitted = false;
       cp.fixed = true;
       cp.start = cp.value = table[j].ref(start);  // the base file's value, not clamped
-      p0[j] = std::clamp(cp.value, table[j].lower, table[j].upper);
     }
     res.report.push_back(cp);
     if (cp.fitted) free.push_back(j);

@@ -99,3 +99,47 @@ TEST(Stream, CycleModelSeesTheRowWalk) {
   // One CTA: its serial walk (16.4 us) plus a negligible byte time.
   EXPECT_NEAR(cyc.cost(op).time.value(), ana.cost(op).time.value(), 0.05 * ana.cost(op).time.value());
 }
+
+TEST(Stream, TorchRowReductionWalksItsShareOfTheRow) {
+  // PyTorch's reduce_kernel (the torch-expr RMSNorm's mean), 50 ns per value walked:
+  // 1 row of 4096: 512 threads on the row, 8 values each: 0.4 us.
+  // 8 rows: 8 held per CTA, 64 threads a row, 64 values each: 3.2 us.
+  // 32 rows: 16 held, 32 threads a row, 128 values: 6.4 us.
+  // 32 rows of 8192: 256 values reach the split (>= 256): 16 values per CTA: 0.8 us.
+  KernelParams p = ideal();
+  p.torch_reduce_element_time = 50e-9;
+  AnalyticalCostModel with(h200(), p);
+  p.torch_reduce_element_time = 0;
+  AnalyticalCostModel without(h200(), p);
+  auto walk = [&](int64_t rows, int64_t width) {
+    const Op op = make_rmsnorm("n", rows, width, DType::BF16, Impl::TorchReference);
+    return with.cost(op).memory.value() - without.cost(op).memory.value();
+  };
+  EXPECT_NEAR(walk(1, 4096), 0.4e-6, 1e-12);
+  EXPECT_NEAR(walk(8, 4096), 3.2e-6, 1e-12);
+  EXPECT_NEAR(walk(32, 4096), 6.4e-6, 1e-12);
+  EXPECT_NEAR(walk(32, 8192), 0.8e-6, 1e-12);
+  // F.rms_norm (one fused row kernel) has no such walk.
+  const Op fused = make_rmsnorm("n", 32, 4096, DType::BF16, Impl::TorchFunctional);
+  EXPECT_DOUBLE_EQ(with.cost(fused).memory.value(), without.cost(fused).memory.value());
+}
+
+TEST(Stream, PlainKernelsPayTheLighterFixedCost) {
+  // The torch-expr RMSNorm: 8 kernels, 4 of them plain vectorized ones. With kernel_overhead
+  // 3 us and light 2 us (stream) / 1 us and 2.5 us (graph): 4 x 3 + 4 x 2 = 20 us; 4 x 2.5 + 4 x 1
+  // = 14 us in a graph. A residual add is one light kernel: 2 us.
+  KernelParams p = ideal();
+  p.kernel_overhead = 3e-6;
+  p.light_kernel_overhead = 2e-6;
+  p.graph_kernel_overhead = 2.5e-6;
+  p.graph_light_kernel_overhead = 1e-6;
+  AnalyticalCostModel m(h200(), p);
+  const Op norm = make_rmsnorm("n", 1, 4096, DType::BF16, Impl::TorchReference);
+  EXPECT_NEAR(m.cost(norm, IssueMode::Torch).overhead.value(), 20e-6, 1e-15);
+  EXPECT_NEAR(m.cost(norm, IssueMode::Graph).overhead.value(), 14e-6, 1e-15);
+  const Op add = make_row_op("r", OpKind::Residual, 1, 4096, DType::BF16);
+  EXPECT_NEAR(m.cost(add, IssueMode::Torch).overhead.value(), 2e-6, 1e-15);
+  // Unset (0), the light cost falls back to kernel_overhead: older hardware files are unchanged.
+  p.light_kernel_overhead = 0;
+  EXPECT_NEAR(AnalyticalCostModel(h200(), p).cost(norm, IssueMode::Torch).overhead.value(), 24e-6, 1e-15);
+}

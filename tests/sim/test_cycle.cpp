@@ -47,6 +47,11 @@ const HardwareSpec& pinned_h200() {
     p.collective_latency = 39.08e-6;
     p.collective_latency_growth = 0;  // 39.08 us on any group size
     p.collective_bw_efficiency = 0.7616;
+    // These derivations predate the lighter fixed cost of plain elementwise kernels, the event
+    // pair and the row reduction's walk: every kernel at kernel_overhead, none of the others.
+    p.light_kernel_overhead = p.graph_light_kernel_overhead = 0;
+    p.event_pair_overhead = 0;
+    p.torch_reduce_element_time = 0;
     h.kernel_model = p;
     return h;
   }();

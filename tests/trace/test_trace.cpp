@@ -4,6 +4,8 @@
 #include <sstream>
 
 #include "headroom/core/error.hpp"
+#include "headroom/cost/analytical.hpp"
+#include "headroom/hw/hardware_spec.hpp"
 #include "headroom/predict/predictor.hpp"
 #include "headroom/trace/trace.hpp"
 
@@ -91,6 +93,23 @@ TEST(Predictor, BadLinesGetAnErrorAndTheRunGoesOn) {
   EXPECT_NE(nohw["error"].get<std::string>().find("hw: missing"), std::string::npos);
   json unk = p.annotate(json::parse(R"({"op":"copy","bytes":10,"hw":"no-such-gpu"})"), "x:4");
   EXPECT_NE(unk["error"].get<std::string>().find("not found"), std::string::npos);
+}
+
+TEST(Predictor, AQueuedCallPaysItsEventPairOnce) {
+  // The analytical model of the shipped H200 file: a queued record adds event_pair_overhead
+  // (measured 2.04 us) to the op's GPU time, once however many kernels the op runs; the same op
+  // without "timing":"queued" is issued from the host instead.
+  Predictor p{PredictorOptions{"", Fidelity::Analytical}};
+  const HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  const AnalyticalCostModel cm(hw);
+  const double pair = hw.kernel_model->event_pair_overhead;
+  EXPECT_NEAR(pair, 2.04e-6, 1e-12);
+  json r = json::parse(R"({"op":"rmsnorm","tokens":1,"hidden":4096,"dtype":"bf16","impl":"torch-expr","timing":"queued","hw":"h200-sxm"})");
+  const Op op = make_rmsnorm("rmsnorm", 1, 4096, DType::BF16, Impl::TorchReference);
+  const double gpu = cm.cost(op, IssueMode::Torch).time.value();
+  Prediction pr = p.predict(r, "x");
+  ASSERT_TRUE(pr.ok()) << pr.error;
+  EXPECT_NEAR(*pr.ms, (gpu + pair) * 1e3, 1e-9);
 }
 
 TEST(Predictor, ModelStepMatchesTheGraphSum) {

@@ -58,6 +58,8 @@ struct ElementwiseStream {
   double efficiency = 1;
   double extra_read = 0;  // bytes read a second time (a row kernel's second pass over rows it cannot hold on chip)
   double serial = 0;      // seconds: one CTA's latency-bound pass over its row (row kernels with few rows)
+  double chain = 0;       // seconds: a PyTorch row reduction's per-thread serial walk (one of the op's
+                          // kernels, added to the stream: the torch-expr RMSNorm's mean)
 };
 
 // An MoE expert op as kernels: up to four GEMMs (routed gate-up and down, each run `times` times,
@@ -99,6 +101,7 @@ class AnalyticalCostModel final : public CostModel {
   [[nodiscard]] OpCost cost(const Op& op) const override { return cost(op, IssueMode::Cuda); }
   [[nodiscard]] OpCost cost(const Op& op, IssueMode mode) const override;
   [[nodiscard]] Seconds sync_time() const override { return Seconds(p_.launch_latency); }
+  [[nodiscard]] Seconds timing_overhead() const override { return Seconds(p_.event_pair_overhead); }
   [[nodiscard]] Seconds host_issue_time(bool cuda_graph) const override;
   [[nodiscard]] Seconds host_issue_time(IssueMode mode) const override;
   [[nodiscard]] Seconds host_time(const Op& op, IssueMode mode) const override;
@@ -137,13 +140,20 @@ class AnalyticalCostModel final : public CostModel {
   [[nodiscard]] double kernel_overhead(IssueMode mode) const {
     return mode == IssueMode::Graph ? p_.graph_kernel_overhead : p_.kernel_overhead;
   }
+  // The same for a plain vectorized elementwise kernel (Op::light_kernels), s.
+  [[nodiscard]] double light_kernel_overhead(IssueMode mode) const {
+    const double l = mode == IssueMode::Graph ? p_.graph_light_kernel_overhead : p_.light_kernel_overhead;
+    return l > 0 ? l : kernel_overhead(mode);
+  }
+  // Fixed time of an op's kernels: light ones at their own cost, the rest at `overhead`.
+  [[nodiscard]] double kernels_overhead(const Op& op, IssueMode mode, double overhead) const;
 
  private:
   [[nodiscard]] Seconds host_cost(const Op& op, IssueMode mode, bool in_sequence) const;
   [[nodiscard]] OpCost attention(const Op& op, double overhead) const;
   [[nodiscard]] OpCost moe(const Op& op, double overhead) const;
   [[nodiscard]] OpCost collective(const Op& op, double overhead) const;
-  [[nodiscard]] OpCost elementwise(const Op& op, double overhead) const;
+  [[nodiscard]] OpCost elementwise(const Op& op, IssueMode mode, double overhead) const;
 
   const HardwareSpec& hw_;
   KernelParams p_;

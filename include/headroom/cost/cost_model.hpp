@@ -50,6 +50,8 @@ class CostModel {
   [[nodiscard]] virtual OpCost cost(const Op& op, IssueMode) const { return cost(op); }
   // Host synchronisation round trip (launch + wait), for ops that read device results.
   [[nodiscard]] virtual Seconds sync_time() const { return Seconds(0); }
+  // GPU time a measurement adds once per timed call: the pair of CUDA events around it.
+  [[nodiscard]] virtual Seconds timing_overhead() const { return Seconds(0); }
   // CPU time to issue one kernel: from eager PyTorch, or as a node of a replayed CUDA graph.
   [[nodiscard]] virtual Seconds host_issue_time(bool cuda_graph) const = 0;
   [[nodiscard]] virtual Seconds host_issue_time(IssueMode mode) const {
@@ -100,8 +102,9 @@ struct StepCost {
 // Time of one op as measured back to back from the host: the GPU's time, unless issuing its
 // kernels takes the CPU longer; host synchronisations inside the op serialise the two.
 Seconds issued_time(const Op& op, const OpCost& c, const CostModel& cm, IssueMode mode);
-// Time of one op when the GPU was kept busy while the host queued it: the GPU's time alone.
-inline Seconds queued_time(const OpCost& c) { return c.time; }
+// Time of one op when the GPU was kept busy while the host queued it: the GPU's time alone, and
+// the event pair that times it.
+inline Seconds queued_time(const OpCost& c, const CostModel& cm) { return c.time + cm.timing_overhead(); }
 
 // Composes a step from per-op costs on one stream: the GPU runs kernels back to back unless the
 // CPU cannot issue them fast enough (eager execution), so time = max(gpu, host) with a ramp term

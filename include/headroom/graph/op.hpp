@@ -118,6 +118,7 @@ struct Op {
   DType dtype = DType::BF16;
   int layer = -1;  // -1: outside the layer stack
   int kernels = 1; // kernel launches of the implementation (eager PyTorch splits some ops)
+  int light_kernels = 0;  // of those, plain vectorized elementwise kernels (a lighter fixed cost, measured)
   int syncs = 0;   // host synchronizations inside the op (e.g. reading which experts are hit)
   Impl impl = Impl::Fused;
   bool strided = false;  // elementwise inputs are non-contiguous views (PyTorch's non-vectorized path)

@@ -31,6 +31,10 @@ struct KernelParams {
   double strided_elementwise_efficiency = 1;  // PyTorch's non-vectorized path (non-contiguous views) vs a tuned stream
   double row_kernel_onchip_bytes = 262144;  // row kernels (F.rms_norm): the longest row a CTA keeps on chip between passes
   double row_kernel_cta_bandwidth = 1e12; // row kernels: bytes/s one CTA walks its row at (latency-bound); default: no limit
+  double torch_reduce_element_time = 0;   // PyTorch's row reduction: seconds per value a thread walks in turn; default: none
+  double event_pair_overhead = 0;         // GPU time of the CUDA event pair around one queued, timed call
+  double light_kernel_overhead = 0;       // a plain vectorized elementwise kernel's fixed time, stream launch (0: kernel_overhead)
+  double graph_light_kernel_overhead = 0; // ... as a CUDA-graph node (0: graph_kernel_overhead)
   // GEMM.
   std::array<double, 8> gemm_efficiency{1, 1, 1, 1, 1, 1, 1, 1};  // per DType: main-loop fraction of peak
   double gemm_overhead = 0;      // seconds per GEMM kernel beyond kernel_overhead (descriptors, prologue)

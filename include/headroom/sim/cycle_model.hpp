@@ -25,6 +25,7 @@ class CycleCostModel final : public CostModel {
   // time is the simulated end.
   [[nodiscard]] OpCost cost(const Op& op, IssueMode mode) const override;
   [[nodiscard]] Seconds sync_time() const override { return Seconds(lowering_.params().launch_latency); }
+  [[nodiscard]] Seconds timing_overhead() const override { return Seconds(lowering_.params().event_pair_overhead); }
   [[nodiscard]] Seconds host_issue_time(bool cuda_graph) const override;
   [[nodiscard]] Seconds host_issue_time(IssueMode mode) const override;
   [[nodiscard]] Seconds host_time(const Op& op, IssueMode mode) const override;
