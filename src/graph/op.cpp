@@ -197,6 +197,11 @@ Op make_rope(std::string name, int64_t rows, int64_t width, int tensors, DType d
   return op;
 }
 
+double balanced_experts_touched(int64_t local, int64_t global, double copies) {
+  if (global <= 0) return 0.0;
+  return static_cast<double>(local) * std::min(1.0, copies / static_cast<double>(global));
+}
+
 double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens) {
   if (experts <= 0 || tokens <= 0) return 0.0;
   const double p_miss = std::pow(1.0 - static_cast<double>(top_k) / experts, static_cast<double>(tokens));
@@ -306,7 +311,7 @@ Op make_moe_experts(std::string name, MoeShape s, DType dtype) {
   op.kind = OpKind::MoeExperts;
   op.dtype = dtype;
   if (s.experts_touched <= 0) {
-    if (s.balanced) s.experts_touched = static_cast<double>(std::min(s.experts, s.tokens * s.top_k));
+    if (s.balanced) s.experts_touched = balanced_experts_touched(s.experts, s.experts, static_cast<double>(s.tokens * s.top_k));
     else if (s.skew > 0) s.experts_touched = moe_load(s.experts, s.top_k, s.tokens, s.skew, 1).touched;
     else s.experts_touched = expected_experts_touched(s.experts, s.top_k, s.tokens);
   }

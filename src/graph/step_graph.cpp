@@ -61,11 +61,8 @@ std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, 
   const int64_t sent = (s.tokens + p.tp - 1) / p.tp;  // tokens each GPU dispatches
   const int64_t group_tokens = p.dp * s.tokens;       // routed by the ep GPUs together
   const int64_t local = s.experts / p.ep;
-  // Balanced routing reaches every local expert once the group's copies cover all experts, and
-  // its share of them before that.
   double share = 1.0 / static_cast<double>(p.ep),
-         touched = static_cast<double>(local) *
-                   std::min(1.0, static_cast<double>(p.dp * s.tokens * s.top_k) / static_cast<double>(s.experts));
+         touched = balanced_experts_touched(local, s.experts, static_cast<double>(group_tokens * s.top_k));
   if (!p.balanced) {
     const MoeLoad load = moe_load(s.experts, s.top_k, group_tokens, p.skew, p.ep);
     share = load.share;
@@ -235,13 +232,10 @@ class Builder {
         ffn_out = router;
         for (Op& op : expert_parallel_moe(s, p, act_, w_)) ffn_out = add(named(std::move(op), l), {ffn_out});
       } else {
-        const double touched =
-            c_.moe_experts_touched > 0 ? c_.moe_experts_touched
-            : c_.moe_balanced          ? static_cast<double>(std::min(moe.experts, tokens_ * moe.top_k))
-                                       : moe_load(moe.experts, moe.top_k, tokens_, c_.moe_skew, 1).touched;
+        // The experts touched follow from the routing in make_moe_experts, unless given.
         MoeShape s;
         s.experts = moe.experts, s.top_k = moe.top_k, s.hidden = h, s.inter = moe.expert_intermediate / tp;
-        s.tokens = tokens_, s.shared_experts = moe.shared_experts, s.experts_touched = touched;
+        s.tokens = tokens_, s.shared_experts = moe.shared_experts, s.experts_touched = c_.moe_experts_touched;
         s.skew = c_.moe_skew;
         s.balanced = c_.moe_balanced;
         ffn_out = add(named(make_moe_experts("experts", s, w_), l), {router});

@@ -116,6 +116,17 @@ class Fields {
   std::string op_;
 };
 
+// MoE routing of a moe_ffn or model_step record: "uniform" (the default: each token's top_k drawn
+// at random, as a router on random inputs does), "balanced" (every expert gets the same number of
+// copies) or "zipf" with moe_skew (its exponent).
+void read_routing(const Fields& f, bool& balanced, double& skew) {
+  const std::string routing = f.has("routing") ? f.str("routing") : "uniform";
+  if (routing == "balanced") balanced = true;
+  else if (routing == "zipf") skew = f.nonneg_number("moe_skew");
+  else if (routing != "uniform")
+    f.fail("routing", fmt::format("expected \"balanced\", \"uniform\" or \"zipf\", got \"{}\"", routing));
+}
+
 }  // namespace
 
 IssueMode parse_issue(const json& o, const std::string& where) {
@@ -245,14 +256,7 @@ Case parse_case(const json& o, const std::string& where) {
     s.grouped = impl == "grouped";
     const DType d = f.dtype();
     const int64_t ep = f.has("ep") ? f.pos_int("ep") : 1;
-    // Routing: "uniform" (the default: each token's top_k drawn at random, as a router on random
-    // inputs does), "balanced" (every expert gets the same number of copies) or "zipf" with
-    // moe_skew.
-    const std::string routing = f.has("routing") ? f.str("routing") : "uniform";
-    if (routing == "balanced") s.balanced = true;
-    else if (routing == "zipf") s.skew = f.nonneg_number("moe_skew");
-    else if (routing != "uniform")
-      f.fail("routing", fmt::format("expected \"balanced\", \"uniform\" or \"zipf\", got \"{}\"", routing));
+    read_routing(f, s.balanced, s.skew);
     if (ep == 1) return make_moe_experts("moe_ffn", s, d);
     // Expert parallel (traces/harness/torch/ep_moe.py): `tokens` per rank; each rank holds
     // experts/ep whole experts and receives tokens x top_k routed copies (balanced routing).
@@ -296,12 +300,7 @@ Case parse_case(const json& o, const std::string& where) {
     if (f.has("pp")) m.plan.pp = f.pos_int("pp");
     if (f.has("ep")) m.plan.ep = f.pos_int("ep");
     if (f.has("microbatches")) m.plan.microbatches = f.pos_int("microbatches");
-    // MoE routing, as for moe_ffn: "uniform" (default), "balanced" or "zipf" with moe_skew.
-    const std::string routing = f.has("routing") ? f.str("routing") : "uniform";
-    if (routing == "balanced") m.cfg.moe_balanced = true;
-    else if (routing == "zipf") m.cfg.moe_skew = f.nonneg_number("moe_skew");
-    else if (routing != "uniform")
-      f.fail("routing", fmt::format("expected \"balanced\", \"uniform\" or \"zipf\", got \"{}\"", routing));
+    read_routing(f, m.cfg.moe_balanced, m.cfg.moe_skew);  // MoE models, as for moe_ffn
     if (m.cfg.batch % m.plan.microbatches != 0)
       f.fail("microbatches", fmt::format("{} does not divide batch = {}", m.plan.microbatches, m.cfg.batch));
     if (m.plan.microbatches > 1 && m.plan.pp == 1) f.fail("microbatches", "micro-batches need pipeline stages (pp > 1)");

@@ -163,6 +163,10 @@ Op make_launch(std::string name, bool back_to_back);
 // Expected distinct experts touched when `assignments` token-expert picks fall uniformly over
 // `experts` (each token picks top_k distinct experts): E * (1 - (1 - k/E)^tokens).
 double expected_experts_touched(int64_t experts, int64_t top_k, int64_t tokens);
+// Under balanced routing (the copies spread as evenly as they can), how many of `local` experts
+// (of `global`) `copies` routed copies reach: all once the copies cover every expert, their
+// share of the copies before that.
+double balanced_experts_touched(int64_t local, int64_t global, double copies);
 
 // Expert load under skewed routing. Popularity follows a Zipf law of exponent `skew` over the
 // experts (0 = uniform): a token picks expert i (i = 0 the most popular) with probability
