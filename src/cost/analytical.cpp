@@ -511,7 +511,10 @@ CollectivePlan AnalyticalCostModel::collective_plan(const Op& op) const {
   c.wire_bytes = op.wire_bytes.value();
   // Latencies are given for 2 GPUs; more ranks add handshake steps (ring / tree depth) and a
   // slower slowest rank: each protocol's latency grows by the same fraction per doubling.
-  const double growth = 1.0 + p_.collective_latency_growth * std::max(0.0, std::log2(g) - 1.0);
+  // A ring all-reduce takes 2(g-1) steps, the other collectives g-1: its latency has its own growth.
+  const double per_doubling =
+      s.kind == CollectiveKind::AllReduce ? p_.collective_latency_growth_allreduce : p_.collective_latency_growth;
+  const double growth = 1.0 + per_doubling * std::max(0.0, std::log2(g) - 1.0);
   c.latency = (s.kind == CollectiveKind::AllReduce ? p_.collective_latency : p_.collective_latency_gather) * growth;
   // NCCL picks per size between its protocols: LL (8-byte flag+data stores: low latency, a
   // fraction of the bandwidth) for small messages, the simple protocol for large ones. The faster

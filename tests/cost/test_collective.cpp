@@ -15,6 +15,7 @@ AnalyticalCostModel pinned() {
     p.collective_latency_gather = 24e-6;
     p.collective_latency_ll = 10e-6;
     p.collective_latency_growth = 0.25;
+    p.collective_latency_growth_allreduce = 0.25;  // all-reduce grows as the others here (apart: below)
     p.collective_bw_efficiency = 0.8;
     p.collective_bw_efficiency_gather = 0.7;
     p.collective_ll_bandwidth = 0.5;
@@ -45,6 +46,25 @@ TEST(Collective, LargeMessagesTakeTheSimpleProtocol) {
   EXPECT_NEAR(us(CollectiveKind::AllGather, 4, b), 30 + 3 * b / (450e9 * 0.7) * 1e6, 1e-3);
   // all-reduce of 1 GiB on 2 GPUs: 20 + 2^30 / (450e9 x 0.8) us.
   EXPECT_NEAR(us(CollectiveKind::AllReduce, 2, b), 20 + b / (450e9 * 0.8) * 1e6, 1e-3);
+}
+
+TEST(Collective, AllReduceLatencyGrowsByItsOwnFraction) {
+  // A ring all-reduce takes 2(g-1) steps, the other collectives g-1: its latency has its own growth.
+  // pinned() with all-reduce growing 0.5 per doubling, the others 0.25:
+  // 8 KiB all-reduce on 4 GPUs, LL: 10 x 1.5 = 15 us + 1.5 x 8192 / (450e9 x 0.8 x 0.5) s;
+  // 8 GPUs: 10 x 2 = 20 us. An all-gather keeps 0.25: 8 KiB shard on 4 GPUs, LL: 12.5 us +
+  // 3 x 8192 / (450e9 x 0.7 x 0.5) s.
+  HardwareSpec hw = pinned().hardware();
+  KernelParams p = *hw.kernel_model;
+  p.collective_latency_growth_allreduce = 0.5;
+  const AnalyticalCostModel m(hw, p);
+  auto t_us = [&](CollectiveKind k, int64_t gpus) {
+    return m.cost(make_collective("c", k, gpus, 8192, DType::BF16), IssueMode::Graph).time.value() * 1e6;
+  };
+  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 4), 15 + 1.5 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 8), 20 + 1.75 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 2), 10 + 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  EXPECT_NEAR(t_us(CollectiveKind::AllGather, 4), 12.5 + 3 * 8192 / (450e9 * 0.7 * 0.5) * 1e6, 1e-6);
 }
 
 namespace {

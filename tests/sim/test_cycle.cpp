@@ -46,6 +46,7 @@ const HardwareSpec& pinned_h200() {
     p.gemm_stream_ctas = 0.7694;
     p.collective_latency = 39.08e-6;
     p.collective_latency_growth = 0;  // 39.08 us on any group size
+    p.collective_latency_growth_allreduce = 0;  // all-reduce too
     p.collective_bw_efficiency = 0.7616;
     // These derivations predate the lighter fixed cost of plain elementwise kernels, the event
     // pair and the row reduction's walk: every kernel at kernel_overhead, none of the others.

@@ -72,7 +72,8 @@ struct KernelParams {
   double collective_host_overhead = 0;    // extra CPU seconds of an eager torch.distributed call (2 GPUs)
   double collective_host_growth = 0;      // ... grows by this fraction per doubling of the group (the slowest rank's host)
   double collective_host_in_step = 0;     // extra CPU seconds of that call when issued among other work (a model step), over back to back
-  double collective_latency_growth = 0;   // latencies grow by this fraction per doubling of the group beyond two GPUs
+  double collective_latency_growth = 0;   // all-gather/reduce-scatter/all-to-all latencies grow by this fraction per doubling beyond two GPUs
+  double collective_latency_growth_allreduce = 0;  // ... all-reduce's (a ring all-reduce takes twice the steps)
   double collective_bw_efficiency = 1;    // all-reduce: fraction of per-direction link bandwidth reached
   double collective_bw_efficiency_gather = 1;  // all-gather, reduce-scatter, all-to-all: same
   double collective_latency_ll = 0;       // latency of NCCL's low-latency (LL) protocol, any collective
