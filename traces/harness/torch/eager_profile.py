@@ -13,12 +13,13 @@ Usage: eager_profile.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and 
 import json
 import sys
 
-from hcommon import LIST_CASES, QUICK, bench, kernel_events, list_cases, load_cfg, log, write_env
+from hcommon import LIST_CASES, QUICK, bench, list_cases, log, write_env
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
 
-    from model import Model, capture_graph
+    from model import capture_graph
+    from step_profile import decode_case, kernels_of
 
 # model, layers, batch, context
 CASES = [("llama3-70b", 16, 64, 4096), ("llama3-70b", 16, 64, 1024), ("llama3-70b", 16, 1, 1024),
@@ -26,8 +27,10 @@ CASES = [("llama3-70b", 16, 64, 4096), ("llama3-70b", 16, 64, 1024), ("llama3-70
 STEPS = 3  # eager steps issued back to back under the profiler; the last one is kept
 
 
-def listed(ks, t0):
-    return [dict(name=k["name"][:160], grid=k["grid"], start=round(k["ts"] - t0, 3), us=k["us"]) for k in ks]
+def rebased(ks):
+    """kernels_of's list with start counted from its own first kernel"""
+    t0 = ks[0]["start"] if ks else 0
+    return [dict(k, start=round(k["start"] - t0, 3)) for k in ks]
 
 
 def main():
@@ -39,13 +42,7 @@ def main():
         write_env(f, "eager_profile.py")
         for name, L, b, ctx in cs:
             try:
-                cfg = load_cfg(name)
-                m = Model(cfg, layers=L)
-                T = ctx + 1
-                per = 2 * L * b * T * cfg["kv_heads"] * cfg["head_dim"]
-                arena = torch.empty(per, device="cuda", dtype=torch.bfloat16).normal_()
-                m.alloc_cache(b, T, arena)
-                x = torch.randn(b, 1, cfg["hidden"], device="cuda", dtype=torch.bfloat16)
+                m, arena, x = decode_case(name, L, b, ctx)
 
                 def eager():
                     return m.forward(x, "decode", ctx)
@@ -60,14 +57,13 @@ def main():
                                max_reps=40, warmup_s=0.3)
                     row[f"eager_ms_{rnd}"] = se["ms"]
                     row[f"graph_ms_{rnd}"] = sg["ms"]
-                gk = kernel_events(g.replay)
-                ek = kernel_events(lambda: [eager() for _ in range(STEPS)])
+                gk = kernels_of(g.replay)
+                ek = kernels_of(lambda: [eager() for _ in range(STEPS)])
                 n = len(gk)
                 row["graph_kernels"] = n
                 row["eager_kernels_per_step"] = len(ek) / STEPS
-                last = ek[-n:] if len(ek) >= n else ek
-                row["graph"] = listed(gk, gk[0]["ts"] if gk else 0)
-                row["eager"] = listed(last, last[0]["ts"] if last else 0)
+                row["graph"] = gk
+                row["eager"] = rebased(ek[-n:] if len(ek) >= n else ek)
                 for key in ("graph", "eager"):
                     ks = row[key]
                     row[f"{key}_us_sum"] = round(sum(k["us"] for k in ks), 3)

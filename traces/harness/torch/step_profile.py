@@ -19,6 +19,18 @@ if not LIST_CASES:  # listing the cases needs no torch
 CASES = [("llama3-8b", 32, 1, 512), ("llama3-8b", 32, 8, 2048), ("llama3-8b", 32, 64, 2048)]
 
 
+def decode_case(name, L, b, ctx):
+    """Model.py's model of `name` with L layers, its KV cache for batch b at context ctx (random
+    values in one arena) and one decode input. Returns (model, arena, x); keep the arena alive."""
+    cfg = load_cfg(name)
+    m = Model(cfg, layers=L)
+    per = 2 * L * b * (ctx + 1) * cfg["kv_heads"] * cfg["head_dim"]
+    arena = torch.empty(per, device="cuda", dtype=torch.bfloat16).normal_()
+    m.alloc_cache(b, ctx + 1, arena)
+    x = torch.randn(b, 1, cfg["hidden"], device="cuda", dtype=torch.bfloat16)
+    return m, arena, x
+
+
 def kernels_of(fn):
     ks = kernel_events(fn)
     t0 = ks[0]["ts"] if ks else 0
@@ -34,13 +46,7 @@ def main():
         write_env(f, "step_profile.py")
         for name, L, b, ctx in cs:
             try:
-                cfg = load_cfg(name)
-                m = Model(cfg, layers=L)
-                T = ctx + 1
-                per = 2 * L * b * T * cfg["kv_heads"] * cfg["head_dim"]
-                arena = torch.empty(per, device="cuda", dtype=torch.bfloat16).normal_()
-                m.alloc_cache(b, T, arena)
-                x = torch.randn(b, 1, cfg["hidden"], device="cuda", dtype=torch.bfloat16)
+                m, arena, x = decode_case(name, L, b, ctx)
                 g, _ = capture_graph(lambda: m.forward(x, "decode", ctx))
                 st = bench(lambda i: g.replay(), queued=False, warmup=3, target_s=0.3, min_reps=10, max_reps=40,
                            warmup_s=0.3)
