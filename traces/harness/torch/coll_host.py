@@ -12,16 +12,12 @@ Usage: coll_host.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit
 """
 import os
 
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
+import sys
+import time
 
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-from coll import end_worker, free_port, make, start_worker, time_over_ranks  # noqa: E402
-from hcommon import LIST_CASES, list_cases, log  # noqa: E402
+# coll.py turns NVLink SHARP / multicast off (NCCL_NVLS_ENABLE=0 etc.) as it is imported, before torch
+from coll import end_worker, free_port, make, start_worker, time_over_ranks
+from hcommon import LIST_CASES, list_cases, log
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch

@@ -8,15 +8,12 @@ Usage: coll_tuning.py [OUT.jsonl]   (HEADROOM_LIST_CASES=1: print the cases and 
 """
 import os
 
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
+import json
+import sys
 
-import json  # noqa: E402
-import sys  # noqa: E402
-
-from coll import OPS, free_port, init_worker, make  # noqa: E402
-from hcommon import LIST_CASES, list_cases, log  # noqa: E402
+# coll.py turns NVLink SHARP / multicast off (NCCL_NVLS_ENABLE=0 etc.) as it is imported, before torch
+from coll import OPS, free_port, init_worker, make
+from hcommon import LIST_CASES, list_cases, log
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch

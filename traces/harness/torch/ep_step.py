@@ -21,15 +21,12 @@ Usage: ep_step.py OUT.jsonl [ep list, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print 
 """
 import os
 
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
+import sys
+import time
 
-import sys  # noqa: E402
-import time  # noqa: E402
-
-from coll import gpu_counts, spawn, start_worker, time_over_ranks  # noqa: E402
-from hcommon import HELDOUT, LIST_CASES, QUICK, free_cuda, host_probe, kernel_events, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+# coll.py turns NVLink SHARP / multicast off (NCCL_NVLS_ENABLE=0 etc.) as it is imported, before torch
+from coll import gpu_counts, spawn, start_worker, time_over_ranks
+from hcommon import HELDOUT, LIST_CASES, QUICK, free_cuda, host_probe, kernel_events, list_cases, load_cfg, log, rel_err, stats
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
