@@ -64,6 +64,8 @@ Op make_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType dtype, int
   return op;
 }
 
+double kv_row_elements(const AttentionShape& s) { return s.shared_kv ? s.qk_dim : s.qk_dim + s.v_dim; }
+
 Op make_attention(std::string name, AttentionShape s, DType dtype, DType kv_dtype) {
   Op op;
   op.name = std::move(name);
@@ -84,7 +86,7 @@ Op make_attention(std::string name, AttentionShape s, DType dtype, DType kv_dtyp
   const double ekv = bytes_per_element(kv_dtype);
   const double q = static_cast<double>(s.batch) * s.q_len * s.heads * s.qk_dim * e;
   const double o = static_cast<double>(s.batch) * s.q_len * s.heads * s.v_dim * e;
-  const double kv = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim) * ekv;
+  const double kv = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * kv_row_elements(s) * ekv;
   op.bytes_read = Bytes(q + kv);
   op.bytes_written = Bytes(o);
   if (ekv < 2.0 && ekv < e) op.dequant_elements = kv / ekv;  // an 8-bit (fp8) cache: converted as it is read

@@ -86,7 +86,8 @@ std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, 
   mine.skew = p.skew;
   mine.balanced = p.balanced;
   mine.exchanged = true;
-  ops.push_back(make_moe_experts("experts", mine, weights));
+  ops.push_back(make_moe_experts("experts", mine, p.format ? act : weights));
+  if (p.format) store_experts_as(ops.back(), *p.format, act);
   ops.push_back(make_collective("combine.all_to_all", CollectiveKind::AllToAll, p.ep, copies, act));
   if (p.tp > 1)
     ops.push_back(make_collective("combine.all_gather", CollectiveKind::AllGather, p.tp,
@@ -99,10 +100,22 @@ void store_kv_as(Op& att, const KvFormat& f) {
   // The cache is read in its stored format (scales and zero points included) and expanded to
   // 16 bits for the matrix units as it is read.
   auto& s = std::get<AttentionShape>(att.shape);
-  const double kv_elems = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * (s.qk_dim + s.v_dim);
+  const double kv_elems = static_cast<double>(s.batch) * s.kv_len * s.kv_heads * kv_row_elements(s);
   att.bytes_read = att.bytes_read - Bytes(kv_elems * s.kv_bits / 8.0) + Bytes(kv_elems * f.bits_per_element(s.qk_dim) / 8.0);
   s.kv_bits = f.bits;
   att.dequant_elements = kv_elems;
+}
+
+void store_experts_as(Op& experts, const WeightFormat& f, DType act) {
+  // Built with 16-bit activations (make_moe_experts counts weights and activations in one dtype):
+  // the weights are then re-counted in their stored bits, scales included, and the math runs as a
+  // weight GEMM of the format does (make_weight_gemm): W8A8 for 8-bit formats, 16-bit for 4-bit.
+  const double weights = experts.weight_bytes.value() / bytes_per_element(experts.dtype);
+  const Bytes stored(weights * f.bits_per_weight() / 8.0);
+  experts.bytes_read = experts.bytes_read - experts.weight_bytes + stored;
+  experts.weight_bytes = stored;
+  if (f.payload_bits <= 8.0 && f.payload_bits > 4.0)
+    experts.dtype = f.name.rfind("int8", 0) == 0 ? DType::INT8 : DType::FP8;
 }
 
 Op make_weight_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType act, const WeightFormat& f,
@@ -229,6 +242,7 @@ class Builder {
         p.skew = c_.moe_skew;
         p.balanced = c_.moe_balanced;
         p.touched = c_.moe_experts_touched > 0 ? c_.moe_experts_touched / c_.ep : 0.0;
+        if (c_.weight_format) p.format = &*c_.weight_format;
         ffn_out = router;
         for (Op& op : expert_parallel_moe(s, p, act_, w_)) ffn_out = add(named(std::move(op), l), {ffn_out});
       } else {
@@ -238,7 +252,9 @@ class Builder {
         s.tokens = tokens_, s.shared_experts = moe.shared_experts, s.experts_touched = c_.moe_experts_touched;
         s.skew = c_.moe_skew;
         s.balanced = c_.moe_balanced;
-        ffn_out = add(named(make_moe_experts("experts", s, w_), l), {router});
+        Op experts = make_moe_experts("experts", s, c_.weight_format ? act_ : w_);
+        if (c_.weight_format) store_experts_as(experts, *c_.weight_format, act_);
+        ffn_out = add(named(std::move(experts), l), {router});
       }
     } else {
       const int64_t inter = m_.ffn.intermediate / tp;
@@ -288,8 +304,10 @@ class Builder {
       // q_nope absorbed into the latent: per head [tokens, nope] x [nope, kv_lora].
       OpVertex qabs = add(named(wgemm_or_gemm("q_absorb", tokens_, a.kv_lora_rank, a.qk_nope_head_dim, w_, heads), l),
                           {kvw});
+      // The latent is key and value at once: each cached token is read once (shared_kv).
       AttentionShape s{c_.phase, c_.batch, 1, kv_len, heads, 1, a.kv_lora_rank + a.qk_rope_head_dim,
                        a.kv_lora_rank, false};
+      s.shared_kv = true;
       OpVertex core = add(named(make_attention("attention", s, act_, kv_), l), {qabs});
       att = add(named(wgemm_or_gemm("v_absorb", tokens_, a.v_head_dim, a.kv_lora_rank, w_, heads), l), {core});
     }

@@ -185,12 +185,20 @@ Case parse_case(const json& o, const std::string& where) {
     s.heads = f.pos_int("heads");
     s.kv_heads = f.pos_int("kv_heads");
     s.qk_dim = s.v_dim = f.pos_int("head_dim");
+    // Multi-head latent attention (absorbed decode): q.k over head_dim, values of v_head_dim that
+    // are the first v_head_dim of each key (shared_kv), e.g. DeepSeek-V3's 576 and 512.
+    if (f.has("v_head_dim")) s.v_dim = f.pos_int("v_head_dim");
+    s.shared_kv = f.boolean("shared_kv", false);
+    if (s.shared_kv && s.v_dim > s.qk_dim)
+      f.fail("v_head_dim", fmt::format("{} exceeds head_dim = {}: with shared_kv the values are part of the keys",
+                                       s.v_dim, s.qk_dim));
     if (s.heads % s.kv_heads != 0)
       f.fail("kv_heads", fmt::format("{} does not divide heads = {}", s.kv_heads, s.heads));
     if (s.phase == Phase::Prefill) {
       s.q_len = s.kv_len = f.pos_int("seq");
       s.causal = f.boolean("causal", true);
       if (!f.has("causal")) f.fail("causal", "missing (required for op attention, phase prefill)");
+      if (s.shared_kv) f.fail("shared_kv", "modelled for decode only (prefill materialises K and V per head)");
     } else {
       s.q_len = 1;
       s.kv_len = f.pos_int("context");
@@ -295,6 +303,13 @@ Case parse_case(const json& o, const std::string& where) {
     m.cfg.tp = f.has("tp") ? f.pos_int("tp") : 1;
     if (f.has("layers")) m.cfg.layers = f.pos_int("layers");
     if (f.has("dtype")) m.cfg.act_dtype = f.dtype();
+    if (f.has("weight_dtype")) {  // the weights' element type when not the model file's (e.g. bf16 DeepSeek-V3)
+      const std::string w = f.str("weight_dtype");
+      const auto p = parse_dtype(w);
+      if (!p || !(*p == DType::BF16 || *p == DType::FP16 || *p == DType::FP8 || *p == DType::FP32))
+        f.fail("weight_dtype", fmt::format("expected bf16, fp16, fp8 or fp32, got \"{}\"", w));
+      m.cfg.weight_dtype = *p;
+    }
     m.cuda_graph = f.boolean("cuda_graph", false);
     m.plan.tp = m.cfg.tp;
     if (f.has("pp")) m.plan.pp = f.pos_int("pp");

@@ -147,3 +147,65 @@ TEST(Op, DecodeAttentionReadsTheWholeKvCache) {
   EXPECT_DOUBLE_EQ(a.bytes_read.value(), 8.0 * 4096 * 8 * 256 * 2 + 8.0 * 64 * 128 * 2);
   EXPECT_DOUBLE_EQ(a.flops.value(), 2.0 * 8 * 64 * 4096 * 256);
 }
+
+TEST(StepGraph, MlaDecodeReadsTheCompressedCacheOnce) {
+  // DeepSeek-V3, one dense layer, decode batch 4 at context 1023 (1024 keys with the new one).
+  // The absorbed attention runs 128 heads against one shared latent of 512 + 64 = 576 values per
+  // token, which is both key and value: the kernel reads 4 x 1024 x 576 x 2 bytes of cache (not
+  // 576 + 512 per token), plus q (128 x 576) and writes o (128 x 512) per sequence, and does
+  // 2 x 128 x 1024 x (576 + 512) FLOP per sequence.
+  ModelSpec ds = ModelSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/models/deepseek-v3.yaml");
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 4;
+  c.context = 1023;
+  c.layers = 1;
+  c.head = false;
+  StepGraph g = StepGraph::build(ds, c);
+  int found = 0;
+  for (auto v : g.order()) {
+    const Op& op = g.op(v);
+    if (op.kind != OpKind::Attention) continue;
+    ++found;
+    EXPECT_DOUBLE_EQ(op.bytes_read.value(), 4.0 * 1024 * 576 * 2 + 4.0 * 128 * 576 * 2);
+    EXPECT_DOUBLE_EQ(op.bytes_written.value(), 4.0 * 128 * 512 * 2);
+    EXPECT_DOUBLE_EQ(op.flops.value(), 2.0 * 4 * 128 * 1024 * (576 + 512));
+  }
+  EXPECT_EQ(found, 1);
+}
+
+TEST(StepGraph, MoeExpertsTakeThePlansWeightFormat) {
+  // Mixtral-8x7B decode, batch 1, one layer: 2 of 8 experts touched, 3 x 4096 x 14336 weights
+  // each. In bf16 they read 2 x 176,160,768 x 2 bytes; as int4-g128 (4 bits plus a 16-bit scale
+  // per 128 weights: 4.125 bits) 2 x 176,160,768 x 4.125 / 8; as fp8, 1 byte each and fp8 math.
+  ModelSpec mx = ModelSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/models/mixtral-8x7b.yaml");
+  auto experts_of = [&](std::optional<WeightFormat> f, int64_t ep) {
+    StepConfig c;
+    c.phase = Phase::Decode;
+    c.batch = 1;
+    c.context = 100;
+    c.layers = 1;
+    c.moe_balanced = true;
+    c.weight_format = f;
+    if (ep > 1) c.tp = c.ep = ep;
+    StepGraph g = StepGraph::build(mx, c);
+    for (auto v : g.order())
+      if (g.op(v).kind == OpKind::MoeExperts) return g.op(v);
+    ADD_FAILURE() << "no experts op";
+    return Op{};
+  };
+  const double w = 3.0 * 4096 * 14336;
+  const Op bf16 = experts_of(std::nullopt, 1);
+  EXPECT_DOUBLE_EQ(bf16.weight_bytes.value(), 2 * w * 2);
+  const Op int4 = experts_of(parse_weight_format("int4-g128"), 1);
+  EXPECT_DOUBLE_EQ(int4.weight_bytes.value(), 2 * w * 4.125 / 8);
+  EXPECT_EQ(int4.dtype, DType::BF16);  // weight-only: 16-bit math
+  EXPECT_DOUBLE_EQ(int4.bytes_read.value() - int4.weight_bytes.value(),
+                   bf16.bytes_read.value() - bf16.weight_bytes.value());  // activations unchanged
+  const Op fp8 = experts_of(parse_weight_format("fp8"), 1);
+  EXPECT_DOUBLE_EQ(fp8.weight_bytes.value(), 2 * w * 1);
+  EXPECT_EQ(fp8.dtype, DType::FP8);
+  // Expert parallel over 2 GPUs: one token's 2 copies reach 2 of 8 experts, 1 on each GPU's 4.
+  const Op ep_int4 = experts_of(parse_weight_format("int4-g128"), 2);
+  EXPECT_DOUBLE_EQ(ep_int4.weight_bytes.value(), 1 * w * 4.125 / 8);
+}

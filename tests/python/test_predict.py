@@ -106,3 +106,28 @@ def test_explain_shows_an_moe_layers_grouped_gemms():
     assert (down["tiles"], down["waves"]) == (2048, 16)
     assert e["combine_adds"] == 67108864
     assert e["experts_touched"] == 128
+
+
+def test_latent_attention_reads_each_cached_token_once():
+    # Decode against a shared latent (MLA's absorbed form): 16 query heads, one 576-wide latent
+    # per token that is the key and, in its first 512 values, the value. Memory-bound on the
+    # roofline (2 x 16 x 1088 FLOP per 1152 bytes): the cache once, q in, o out, at 4.8 TB/s.
+    rec = {"op": "attention", "phase": "decode", "batch": 1, "context": 65536, "heads": 16, "kv_heads": 1,
+           "head_dim": 576, "v_head_dim": 512, "shared_kv": True, "dtype": "bf16", "hw": "h200-sxm"}
+    out = headroom.predict([rec, dict(rec, shared_kv=False)])
+    latent = (65536 * 576 + 16 * 576 + 16 * 512) * 2
+    assert out[0]["predicted"]["ms"] == pytest.approx(latent / 4.8e12 * 1e3, rel=1e-9)
+    separate = (65536 * (576 + 512) + 16 * 576 + 16 * 512) * 2
+    assert out[1]["predicted"]["ms"] == pytest.approx(separate / 4.8e12 * 1e3, rel=1e-9)
+    bad = headroom.predict([dict(rec, v_head_dim=640), dict(rec, phase="prefill", seq=128, causal=True)])
+    assert bad[0]["error"] == "records[0]: v_head_dim: 640 exceeds head_dim = 576: with shared_kv the values are part of the keys"
+    assert "shared_kv: modelled for decode only" in bad[1]["error"]
+
+
+def test_model_step_weight_dtype():
+    # DeepSeek-V3's file gives fp8 weights; a bf16 run of its first (dense) layer reads twice the bytes.
+    base = {"op": "model_step", "model": "deepseek-v3", "phase": "decode", "batch": 1, "context": 1024,
+            "layers": 1, "hw": "h200-sxm"}
+    out = headroom.predict([base, dict(base, weight_dtype="bf16"), dict(base, weight_dtype="int3")])
+    assert out[1]["predicted"]["ms"] > 1.5 * out[0]["predicted"]["ms"]
+    assert out[2]["error"] == 'records[2]: weight_dtype: expected bf16, fp16, fp8 or fp32, got "int3"'

@@ -52,6 +52,10 @@ struct AttentionShape {
   int64_t qk_dim = 0;   // dimension of q.k
   int64_t v_dim = 0;    // dimension of v
   bool causal = true;
+  // V is the first v_dim elements of K (multi-head latent attention's absorbed decode: one
+  // compressed latent serves as key and value), so the kernel reads qk_dim per cached token,
+  // not qk_dim + v_dim.
+  bool shared_kv = false;
   // Bits of each stored KV element's payload: 16 (bf16, fp16), 8 (fp8: converted to 16 bits in
   // the kernel), 4 or 2 (integer codes with scales: dequantized). Below 16 the decode kernel
   // expands every element it reads (Op::dequant_elements).
@@ -148,6 +152,9 @@ struct Op {
 // use `w` (default: same as act).
 Op make_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType dtype, int64_t batch = 1);
 Op make_attention(std::string name, AttentionShape s, DType dtype, DType kv_dtype);
+// Cached elements per token and KV head that an attention kernel reads: qk_dim + v_dim, or
+// qk_dim alone when V is part of K (AttentionShape::shared_kv).
+double kv_row_elements(const AttentionShape& s);
 Op make_row_op(std::string name, OpKind kind, int64_t rows, int64_t width, DType dtype);
 Op make_kv_write(std::string name, int64_t tokens, int64_t width, DType kv_dtype);
 Op make_rmsnorm(std::string name, int64_t rows, int64_t width, DType dtype, Impl impl);

@@ -68,12 +68,18 @@ struct ExpertParallel {
   double skew = 0;
   bool balanced = false;
   double touched = 0;
+  const WeightFormat* format = nullptr;  // the experts' stored weight format (store_experts_as); null: `weights`
 };
 std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, DType act, DType weights);
 
 // An attention op (made with the activation dtype, or fp8, as its KV dtype) reading its cache in
 // the stored format f: the cache bytes of that format, and every element expanded as it is read.
 void store_kv_as(Op& attention, const KvFormat& f);
+
+// MoE experts (made by make_moe_experts with the 16-bit activation dtype) holding their weights
+// in format f: the weights read in f's stored bits (scales included) and, for 8-bit formats, the
+// W8A8 math dtype, as make_weight_gemm treats a dense weight GEMM.
+void store_experts_as(Op& experts, const WeightFormat& f, DType act);
 
 using OpGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Op>;
 using OpVertex = boost::graph_traits<OpGraph>::vertex_descriptor;
