@@ -33,7 +33,7 @@ dense SwiGLU, added) -> residual; final rmsnorm and lm-head on the last position
 graph; timing 'issue' as model_step.py. A 1-layer step is checked against an fp32 run of the
 same weights in the naive (non-absorbed) form: K and V up-projected for every cached token.
 Usage: mla_step.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
-HARNESS_MLA_PARTS="attention step" (default both).
+HARNESS_MLA_PARTS="attention step" (default both; the committed runs wrote each part to its own file).
 """
 import math
 import os
@@ -393,14 +393,16 @@ class DeepSeek:
         return F.linear(rmsnorm(x[:, -1], self.norm), self.lm_head)
 
 
-def decode_latent(b, ctx, bh=32):
-    """the decode kernel's configuration for a step: BH heads, 32 keys, 8 warps, 1 stage, and
-    splits so that the programs about fill the SMs (as tune() tends to choose)"""
-    progs = b * (HEADS // bh)
-    ns = 1
-    while progs * ns * 2 <= SMS and triton.cdiv(ctx + 1, ns * 2) >= 256:
-        ns *= 2
-    return Latent(b, ctx + 1, (bh, 32, 8, 1), ns)
+def decode_latent(b, ctx, caches):
+    """the decode kernel for a step attending ctx + 1 keys: tuned as the attention records are
+    (tune()), on the step's own caches (one per layer, rotated)"""
+    T = ctx + 1
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(6)
+    ql = torch.randn(b, HEADS, DL, device="cuda", dtype=torch.bfloat16, generator=gen)
+    qr = torch.randn(b, HEADS, DR, device="cuda", dtype=torch.bfloat16, generator=gen)
+    o = torch.empty(b, HEADS, DL, device="cuda", dtype=torch.bfloat16)
+    return tune(b, T, ql, qr, caches[0], lambda i: caches[i % len(caches)], o)[1]
 
 
 def correctness_step(y):
@@ -413,7 +415,7 @@ def correctness_step(y):
         m.alloc_cache(b, T)
         r.alloc_cache(b, T)
         r.cache[0].copy_(m.cache[0].float())
-        m.latent = decode_latent(b, n)
+        m.latent = decode_latent(b, n, m.cache) if phase == "decode" else None
         x = torch.randn(b, s, m.Hd, device="cuda", dtype=torch.bfloat16)
         e = check(f"mla step {phase}", m.forward(x, phase, n), r.forward(x.float(), phase, n, naive=True), 3e-2)
         log(f"mla: 1-layer {phase} bf16 (absorbed decode) vs fp32 naive rel err {e:.2e}")
@@ -437,7 +439,7 @@ def run_step(out):
         T = n + 1 if phase == "decode" else n
         s = 1 if phase == "decode" else n
         m.alloc_cache(b, T, arena)
-        m.latent = decode_latent(b, n) if phase == "decode" else None
+        m.latent = decode_latent(b, n, m.cache) if phase == "decode" else None
         x = torch.randn(b, s, m.Hd, device="cuda", dtype=torch.bfloat16)
         impl = "torch-eager"
         if graph:
@@ -458,7 +460,9 @@ def run_step(out):
         d.update(st)
         d.update(impl=impl, kv_cache_bytes=LAYERS * b * T * (m.kr + m.dr) * 2, weight_bytes=m.weight_bytes())
         if phase == "decode":
-            d.update(attn="triton-mla-splitkv", splits=m.latent.nsplit, head_block=m.latent.cfg[0])
+            bh, bn, warps, stages = m.latent.cfg
+            d.update(attn="triton-mla-splitkv", splits=m.latent.nsplit, head_block=bh, key_block=bn, warps=warps,
+                     stages=stages)
         else:
             d["attn"] = f"sdpa-{m.backend}"
         if graph:
