@@ -361,7 +361,7 @@ AttentionPlan AnalyticalCostModel::attention_plan(const Op& op, double overhead)
   // format (an fp8 conversion, or integer codes with scales and zero points), measured with one
   // split-KV kernel (traces/h200/profile/attention_kvq.jsonl).
   a.dequant_ops = op.dequant_elements * (s.kv_bits >= 8.0 ? p_.kv_convert_ops_per_element : p_.kv_dequant_ops_per_element);
-  a.compute = op.flops.value() / (rate->value() * sm_scale_ * p_.attn_prefill_efficiency) +
+  a.compute = op.flops.value() / (rate->value() * sm_scale_ * p_.attention_efficiency(s.shared_kv)) +
               a.dequant_ops / (hw_.compute.vector_fp32.value() * sm_scale_);
   a.waves = std::ceil(a.items * a.splits / (sms_ * p_.attn_decode_ctas_per_sm));
   a.overhead = a.waves * p_.attn_block_overhead + overhead * (a.splits > 1 ? 2.0 : 1.0);

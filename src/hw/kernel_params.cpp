@@ -91,6 +91,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.torch_int4_gemm_efficiency; }},
       {"attn_prefill_efficiency", false, 0.05, 1.0,  0.5, "flash-attention prefill main-loop fraction of the dense peak",
        [](KernelParams& p) -> double& { return p.attn_prefill_efficiency; }},
+      {"attn_latent_efficiency", false, 0.0, 1.0, 0.4, "multi-head latent attention's absorbed decode (all query heads against one shared latent, shared_kv: compute-bound at any batch): main-loop fraction of the dense peak; 0 = attn_prefill_efficiency. Fitted to a Triton split-KV kernel (traces/h200/mla_attention.jsonl: tiles of 16-32 heads, fewer rows than the 64 of Hopper's warpgroup MMA); FlashMLA publishes 660 TFLOP/s on H800, 0.67 of the dense bf16 peak",
+       [](KernelParams& p) -> double& { return p.attn_latent_efficiency; }},
       {"attn_block_overhead", true, 0, 50e-6,  1e-6, "flash-attention time per wave of (query block, head) work items",
        [](KernelParams& p) -> double& { return p.attn_block_overhead; }},
       {"attn_decode_bw_efficiency", false, 0.1, 1.0,  0.9, "decode attention: fraction of HBM read bandwidth on the KV cache",

@@ -118,7 +118,7 @@ void Lowering::lower_stream(double r, double w, bool warm_l2, double efficiency,
 // FlashAttention-2 from the analytical attention_plan (work items, decode splits, bandwidth share).
 void Lowering::attention(const Op& op, Tick launch, std::vector<KernelPlan>& out) const {
   const AttentionPlan plan = plans_.attention_plan(op, ticks_to_seconds(launch));
-  const double per_cycle = matrix_per_cycle(op.dtype) * p_.attn_prefill_efficiency;
+  const double per_cycle = matrix_per_cycle(op.dtype) * p_.attention_efficiency(op.as<AttentionShape>().shared_kv);
   KernelPlan a;
   a.launch = launch;
   a.cta_serial = seconds_to_ticks(p_.attn_block_overhead);

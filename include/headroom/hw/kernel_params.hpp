@@ -59,6 +59,12 @@ struct KernelParams {
   double torch_int4_gemm_efficiency = 1;  // torch._weight_int4pack_mm: fraction of the CUDA-core rate reached
   // Attention (FlashAttention-2 kernels behind PyTorch's SDPA).
   double attn_prefill_efficiency = 1;    // fraction of the dense matrix peak in the main loop
+  double attn_latent_efficiency = 0;     // ... of MLA's absorbed decode kernel (0: attn_prefill_efficiency)
+  // The main-loop fraction of the dense peak an attention kernel reaches: MLA's absorbed decode
+  // (shared_kv) or flash attention.
+  [[nodiscard]] double attention_efficiency(bool latent) const {
+    return latent && attn_latent_efficiency > 0 ? attn_latent_efficiency : attn_prefill_efficiency;
+  }
   double attn_block_overhead = 0;        // seconds per wave of (query block, head) work items
   double attn_decode_bw_efficiency = 1;  // fraction of HBM read bandwidth streaming the KV cache
   double attn_decode_ctas_per_sm = 1;    // decode CTAs (one per sequence and KV head) resident per SM
