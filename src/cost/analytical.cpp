@@ -387,9 +387,12 @@ MoePlan AnalyticalCostModel::moe_plan(const Op& op) const {
   MoePlan p;
   // Grouped: one kernel per projection over all experts; else one per expert.
   const int64_t batch = s.grouped ? groups : 1, times = s.grouped ? 1 : groups;
-  auto add = [&p](int64_t m, int64_t n, int64_t k, int64_t b, int64_t t) {
+  // Weights stored in a quantized format (MoeShape::weight_bits): read at their stored size.
+  const double weight_element = s.weight_bits > 0 ? s.weight_bits / 8.0 : 0.0;
+  auto add = [&p, weight_element](int64_t m, int64_t n, int64_t k, int64_t b, int64_t t) {
     auto& g = p.gemms[p.count++];
     g.m = m, g.n = n, g.k = k, g.batch = b, g.times = t;
+    g.weight_bytes = weight_element * static_cast<double>(b) * n * k;
   };
   add(per_expert, 2 * s.inter, s.hidden, batch, times);
   add(per_expert, s.hidden, s.inter, batch, times);
@@ -422,7 +425,7 @@ MoePlan AnalyticalCostModel::moe_plan(const Op& op) const {
     for (int i = 0; i < p.routed; ++i) {
       auto& g = p.gemms[i];
       g.grouped = true;
-      g.plan = grouped_gemm_plan(rows, g.n, g.k, op.dtype, 0.0);
+      g.plan = grouped_gemm_plan(rows, g.n, g.k, op.dtype, 0.0, weight_element);
       g.compute_efficiency = p_.grouped_gemm_compute_efficiency;
       g.memory_efficiency = p_.grouped_gemm_memory_efficiency;
     }
@@ -431,7 +434,7 @@ MoePlan AnalyticalCostModel::moe_plan(const Op& op) const {
 }
 
 GemmPlan AnalyticalCostModel::grouped_gemm_plan(const MoeRowBlocks& rows, int64_t n, int64_t k, DType d,
-                                                double overhead) const {
+                                                double overhead, double weight_element_bytes) const {
   auto rate = hw_.peak_rate(d);
   if (!rate) throw InputError(fmt::format("{} has no {} matrix unit", hw_.name, to_string(d)));
   // PyTorch's dispatch (aten/src/ATen/native/cuda/GroupMM.cu): "small" problems, mean rows per
@@ -456,7 +459,8 @@ GemmPlan AnalyticalCostModel::grouped_gemm_plan(const MoeRowBlocks& rows, int64_
   c.cta_time = c.cta_flops / (rate->value() * sm_scale_ * p_.gemm_eff(d) / sms_ * c.tile_efficiency);
   // A group's weights stream once per cluster of rows (2 tm): they do not stay in L2 between
   // clusters. Its rows are read and written once.
-  c.bytes_read = rows.blocks[cluster_j] * static_cast<double>(n) * k * e + rows.rows * k * e;
+  const double we = weight_element_bytes > 0 ? weight_element_bytes : e;
+  c.bytes_read = rows.blocks[cluster_j] * static_cast<double>(n) * k * we + rows.rows * k * e;
   c.bytes_written = rows.rows * static_cast<double>(n) * gemm_output_bytes(d);
   c.compute = c.waves * (c.cta_time + p_.gemm_wave_overhead);
   c.fill = std::min(1.0, static_cast<double>(c.ctas) / (sms_ * p_.gemm_stream_ctas));
@@ -479,7 +483,7 @@ OpCost AnalyticalCostModel::moe(const Op& op, double overhead) const {
       gp.time += overhead;
       x = gemm_cost(gp);
     } else {
-      x = gemm(g.m, g.n, g.k, g.batch, op.dtype, overhead);
+      x = gemm(g.m, g.n, g.k, g.batch, op.dtype, overhead, g.weight_bytes);
     }
     const double times = static_cast<double>(g.times);
     c.compute += x.compute * times;

@@ -114,6 +114,7 @@ void store_experts_as(Op& experts, const WeightFormat& f, DType act) {
   const Bytes stored(weights * f.bits_per_weight() / 8.0);
   experts.bytes_read = experts.bytes_read - experts.weight_bytes + stored;
   experts.weight_bytes = stored;
+  std::get<MoeShape>(experts.shape).weight_bits = f.bits_per_weight();
   if (f.payload_bits <= 8.0 && f.payload_bits > 4.0)
     experts.dtype = f.name.rfind("int8", 0) == 0 ? DType::INT8 : DType::FP8;
 }

@@ -182,7 +182,7 @@ void Lowering::moe(const Op& op, Tick launch, std::vector<KernelPlan>& out) cons
   auto emit = [&](const MoePlan::Gemm& g) {
     const size_t from = out.size();
     if (g.grouped) emit_gemm(g.plan, op.dtype, launch, out);
-    else lower_gemm(g.m, g.n, g.k, g.batch, op.dtype, launch, out);
+    else lower_gemm(g.m, g.n, g.k, g.batch, op.dtype, launch, out, g.weight_bytes);
     for (size_t i = from; i < out.size(); ++i) {
       out[i].cta_cycles =
           static_cast<int64_t>(std::llround(static_cast<double>(out[i].cta_cycles) / g.compute_efficiency));

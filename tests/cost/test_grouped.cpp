@@ -130,6 +130,13 @@ TEST(GroupedGemm, PicksPyTorchsTileByMeanRowsAndN) {
   g = m.grouped_gemm_plan(r, 128, 4096, DType::BF16, 0.0);
   EXPECT_EQ(g.tile_m, 64);
   EXPECT_EQ(g.tiles, 32);
+  // Weights stored as int4-g128 (4.125 bits: 0.515625 bytes each): the weight stream (once per
+  // 128-row cluster of the 64-row tiles: 16 clusters) shrinks, the rows stay 16-bit, the tiles
+  // do not change.
+  const GemmPlan q = m.grouped_gemm_plan(r, 128, 4096, DType::BF16, 0.0, 0.515625);
+  EXPECT_DOUBLE_EQ(q.bytes_read, 16.0 * 128 * 4096 * 0.515625 + 2048.0 * 4096 * 2);
+  EXPECT_DOUBLE_EQ(g.bytes_read, 16.0 * 128 * 4096 * 2 + 2048.0 * 4096 * 2);
+  EXPECT_EQ(q.tiles, g.tiles);
 }
 
 TEST(GroupedGemm, ARowOverATileBoundaryCostsAWholeTile) {

@@ -74,6 +74,7 @@ struct MoePlan {
     // else the dense plan of m x n x k, batch, is used.
     bool grouped = false;
     GemmPlan plan;
+    double weight_bytes = 0;  // not grouped: the stored bytes of its weights (0: n x k x batch in the op's dtype)
   };
   Gemm gemms[4];
   int count = 0;          // GEMM entries used
@@ -133,8 +134,10 @@ class AnalyticalCostModel final : public CostModel {
   // cooperative; clusters of 2 tiles along m), the tiles per group of each one's rows, and each
   // group's weights read once per cluster of rows. At dense-GEMM rates (divide by the grouped
   // efficiencies for torch._grouped_mm's).
+  // weight_element_bytes: the stored bytes of one weight (a quantized format's, scales included);
+  // 0: d's element size.
   [[nodiscard]] GemmPlan grouped_gemm_plan(const MoeRowBlocks& rows, int64_t n, int64_t k, DType d,
-                                           double overhead) const;
+                                           double overhead, double weight_element_bytes = 0) const;
   [[nodiscard]] CollectivePlan collective_plan(const Op& op) const;
   // Fixed per-kernel time of a launch mode (stream launch or CUDA-graph node), s.
   [[nodiscard]] double kernel_overhead(IssueMode mode) const {

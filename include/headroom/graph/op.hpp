@@ -87,6 +87,7 @@ struct MoeShape {
   bool exchanged = false;
   int32_t route_stride = 1;
   double experts_touched = 0; // expected number of distinct routed experts the batch uses
+  double weight_bits = 0;     // stored bits per expert weight, scales included (store_experts_as); 0: the op's dtype
   int64_t route_experts = 0;
   int64_t route_tokens = 0;
   double skew = 0;
