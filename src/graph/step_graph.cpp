@@ -299,7 +299,22 @@ class Builder {
       const int64_t up_rows = c_.batch * kv_len;
       OpVertex kvb = add(named(wgemm_or_gemm("kv_b", up_rows, heads * (a.qk_nope_head_dim + a.v_head_dim),
                                          a.kv_lora_rank, w_), l), {kvw});
-      AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, heads, qk, a.v_head_dim, true};
+      int64_t v_width = a.v_head_dim;
+      if (c_.impl == Impl::TorchReference && v_width != qk) {
+        // The reference (traces/harness/torch/mla_step.py) builds q and k per head by
+        // concatenation (the nope part with the RoPE part, k's broadcast to every head) and pads V
+        // to q.k's width, since PyTorch's flash kernel takes one width for all three (as vLLM
+        // does for FlashAttention-2): three strided copies of [tokens, heads x qk], and the
+        // attention runs on padded values.
+        for (const char* name : {"q_cat", "k_cat", "v_pad"}) {
+          Op cp = make_row_op(name, OpKind::Copy, up_rows, heads * qk, act_);
+          cp.impl = c_.impl;
+          cp.strided = true;
+          kvb = add(named(std::move(cp), l), {kvb});
+        }
+        v_width = qk;
+      }
+      AttentionShape s{c_.phase, c_.batch, q_len, kv_len, heads, heads, qk, v_width, true};
       att = add(named(make_attention("attention", s, act_, act_), l), {kvb});
     } else {
       // q_nope absorbed into the latent: per head [tokens, nope] x [nope, kv_lora].

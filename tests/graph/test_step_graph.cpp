@@ -209,3 +209,33 @@ TEST(StepGraph, MoeExpertsTakeThePlansWeightFormat) {
   const Op ep_int4 = experts_of(parse_weight_format("int4-g128"), 2);
   EXPECT_DOUBLE_EQ(ep_int4.weight_bytes.value(), 1 * w * 4.125 / 8);
 }
+
+TEST(StepGraph, MlaPrefillOfTheReferencePadsValuesToTheKeyWidth) {
+  // DeepSeek-V3 prefill, one layer, 1 x 256 tokens: causal attention over 128 heads, q.k 192 wide,
+  // values 128 wide; 256 x 257 / 2 = 32,896 pairs per head. PyTorch's flash kernel takes one
+  // width, so the reference pads V to 192 (and builds q and k by concatenation: three copies of
+  // 256 x 128 x 192 values); a runtime with unequal widths does 192 + 128 per pair.
+  ModelSpec ds = ModelSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/models/deepseek-v3.yaml");
+  auto attention_and_copies = [&](Impl impl) {
+    StepConfig c;
+    c.phase = Phase::Prefill;
+    c.batch = 1;
+    c.seq = 256;
+    c.layers = 1;
+    c.head = false;
+    c.impl = impl;
+    StepGraph g = StepGraph::build(ds, c);
+    double flops = 0, copied = 0;
+    for (auto v : g.order()) {
+      if (g.op(v).kind == OpKind::Attention) flops += g.op(v).flops.value();
+      if (g.op(v).kind == OpKind::Copy) copied += g.op(v).bytes_written.value();
+    }
+    return std::pair{flops, copied};
+  };
+  const auto ref = attention_and_copies(Impl::TorchReference);
+  EXPECT_DOUBLE_EQ(ref.first, 2.0 * 128 * 32896 * (192 + 192));
+  EXPECT_DOUBLE_EQ(ref.second, 3.0 * 256 * 128 * 192 * 2);
+  const auto fused = attention_and_copies(Impl::Fused);
+  EXPECT_DOUBLE_EQ(fused.first, 2.0 * 128 * 32896 * (192 + 128));
+  EXPECT_DOUBLE_EQ(fused.second, 0.0);
+}
