@@ -7,7 +7,10 @@ GPUs, with each rank's host time to issue a call (perf_counter over the timed lo
 rank's own event median beside the max over ranks. Two variants, each its own spawn of one
 process per GPU: "free" (the OS places the processes' threads, as in coll.py) and "pinned"
 (rank r and every thread it starts, NCCL's included, on CPUs [r C/w, (r+1) C/w), C the CPUs
-visible, w the world size).
+visible, w the world size); session 9 added "numa": rank r on the CPUs NVML reports as local to
+GPU r (nvmlDeviceGetCpuAffinity), shared out evenly among the ranks whose GPUs have the same
+local CPUs, as a deployment binds its processes (numactl, torchrun --numa-binding).
+HARNESS_COLL_VARIANTS="free numa" picks variants (default: free pinned).
 Usage: coll_host.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import os
@@ -28,7 +31,25 @@ ROUNDS = 8
 SIZES = [8 << 10, 256 << 10, 4 << 20]
 OPS = ["all_reduce", "all_gather"]
 GROUPS = [2, 4]
-VARIANTS = ["free", "pinned"]
+VARIANTS = os.environ.get("HARNESS_COLL_VARIANTS", "free pinned").split()
+
+
+def gpu_local_cpus(world):
+    """per rank: the CPUs local to its GPU (NVML), split evenly among ranks with the same set"""
+    import pynvml
+    pynvml.nvmlInit()
+    n = os.cpu_count()
+    local = []
+    for r in range(world):
+        words = pynvml.nvmlDeviceGetCpuAffinity(pynvml.nvmlDeviceGetHandleByIndex(r), (n + 63) // 64)
+        local.append(tuple(c for c in range(n) if (words[c // 64] >> (c % 64)) & 1))
+    out = []
+    for r in range(world):
+        mates = [q for q in range(world) if local[q] == local[r]]
+        per = max(1, len(local[r]) // len(mates))
+        i = mates.index(r)
+        out.append(list(local[r][i * per:(i + 1) * per]) or list(local[r]))
+    return out, local
 
 
 def cases():
@@ -40,6 +61,11 @@ def worker(rank, world, port, path, variant):
         cpus = sorted(os.sched_getaffinity(0))
         per = max(1, len(cpus) // world)
         os.sched_setaffinity(0, cpus[rank * per:(rank + 1) * per])
+    elif variant == "numa":
+        mine, local = gpu_local_cpus(world)
+        if rank == 0:
+            log(f"coll_host: GPU-local CPUs per rank {[f'{min(c)}-{max(c)} ({len(c)})' for c in local]}")
+        os.sched_setaffinity(0, mine[rank])
     groups, out, t0 = start_worker(rank, world, port, GROUPS, path, "coll_host.py")
     for rnd in range(ROUNDS):
         for g in GROUPS:
