@@ -166,9 +166,11 @@ class Latent:
         return out
 
 
-def split_candidates(b, ctx, cfg):
+def split_candidates(b, ctx, cfg, heads=HEADS):
     bh, bn = cfg[0], cfg[1]
-    progs = b * (HEADS // bh)
+    if bh > heads:
+        return []
+    progs = b * (heads // bh)
     out = []
     for ns in (1, 2, 4, 8, 16, 32, 64):
         if ns > 1 and (triton.cdiv(ctx, ns) < bn or progs * ns > 8 * SMS):
@@ -186,13 +188,15 @@ def reference(ql, qr, cache, ctx):
 
 
 def tune(b, ctx, ql, qr, first, rotate, out):
-    """the fastest (ms, Latent) over KERNEL_CONFIGS and split counts; every candidate is checked"""
+    """the fastest (ms, Latent) over KERNEL_CONFIGS and split counts; every candidate is checked.
+    ql [b, heads, 512], qr [b, heads, 64]: the heads are this GPU's"""
+    heads = ql.shape[1]
     ref = reference(ql[0], qr[0], first[0], ctx)
     best = None
     for cfg in KERNEL_CONFIGS:
-        for ns in split_candidates(b, ctx, cfg):
+        for ns in split_candidates(b, ctx, cfg, heads):
             try:
-                lat = Latent(b, ctx, cfg, ns)
+                lat = Latent(b, ctx, cfg, ns, heads)
                 out.normal_()
                 lat(ql, qr, first, out)
                 check(f"mla {cfg} splits {ns}", out[0], ref, 2e-2)
@@ -245,12 +249,16 @@ def load_yaml(name):
 class DeepSeek:
     """DeepSeek-V3's first L layers in bf16 (module docstring)."""
 
-    def __init__(self, y, L, dtype=None, init=True, max_pos=20000):
+    def __init__(self, y, L, dtype=None, init=True, max_pos=20000, tp=1, group=None):
+        """tp > 1: this GPU's shard (Megatron: heads, FFN and expert widths split, the latent and
+        the router replicated, an all-reduce after o_proj and after the FFN); its layers are
+        filled by the caller (mla_tp_step.py), init must be False."""
         dtype = dtype or torch.bfloat16
         a, moe = y["attention"], y["moe"]
-        self.y, self.L, self.dtype = y, L, dtype
+        assert tp == 1 or not init
+        self.y, self.L, self.dtype, self.tp, self.group = y, L, dtype, tp, group
         self.Hd = y["hidden"]
-        self.nh = a["heads"]
+        self.nh = a["heads"] // tp
         self.qr, self.kr, self.dn, self.dr, self.dv = (a["q_lora_rank"], a["kv_lora_rank"], a["qk_nope_head_dim"],
                                                        a["qk_rope_head_dim"], a["v_head_dim"])
         self.E, self.K, self.Ie, self.S = moe["experts"], moe["top_k"], moe["expert_intermediate"], moe["shared_experts"]
@@ -262,25 +270,8 @@ class DeepSeek:
         if init:
             g = torch.Generator(device="cuda")
             g.manual_seed(4321)
-            H, nh = self.Hd, self.nh
-
-            def w(*s):
-                return torch.empty(*s, device="cuda", dtype=dtype).normal_(0.0, s[-1] ** -0.5, generator=g)
-
-            def ln(n):
-                return torch.empty(n, device="cuda", dtype=dtype).normal_(1.0, 0.1, generator=g)
-            for l in range(L):
-                Ld = dict(ln1=ln(H), wqa=w(self.qr, H), qa_ln=ln(self.qr), wqb=w(nh * (self.dn + self.dr), self.qr),
-                          wkva=w(self.kr + self.dr, H), kva_ln=ln(self.kr), wkvb=w(nh * (self.dn + self.dv), self.kr),
-                          wo=w(H, nh * self.dv), ln2=ln(H))
-                if l < self.dense:
-                    Ld.update(wgu=w(2 * self.I, H), wd=w(H, self.I))
-                else:
-                    Ld.update(wr=w(self.E, H), wgu=w(self.E, 2 * self.Ie, H), wd=w(self.E, H, self.Ie),
-                              sgu=w(2 * self.Ie * self.S, H), sd=w(H, self.Ie * self.S))
-                self.layers.append(Ld)
-            self.norm = ln(H)
-            self.lm_head = w(y["vocab"], H)
+            self.layers = [self.gen_layer(l, g) for l in range(L)]
+            self.gen_head(g)
             self._absorb()
         inv = 1.0 / (y["attention"].get("rope_theta", 10000.0) **
                      (torch.arange(0, self.dr, 2, device="cuda", dtype=torch.float32) / self.dr))
@@ -288,6 +279,30 @@ class DeepSeek:
         emb = torch.cat((fr, fr), dim=-1)
         self.cos, self.sin = emb.cos().to(dtype), emb.sin().to(dtype)
         self.cache = None
+
+    def _w(self, g, *shape):
+        return torch.empty(*shape, device="cuda", dtype=self.dtype).normal_(0.0, shape[-1] ** -0.5, generator=g)
+
+    def _ln(self, g, n):
+        return torch.empty(n, device="cuda", dtype=self.dtype).normal_(1.0, 0.1, generator=g)
+
+    def gen_layer(self, l, g):
+        """layer l's weights, all heads (the unsplit model's), drawn from generator g"""
+        H, nh = self.Hd, self.y["attention"]["heads"]
+        w, ln = (lambda *s: self._w(g, *s)), (lambda n: self._ln(g, n))
+        Ld = dict(ln1=ln(H), wqa=w(self.qr, H), qa_ln=ln(self.qr), wqb=w(nh * (self.dn + self.dr), self.qr),
+                  wkva=w(self.kr + self.dr, H), kva_ln=ln(self.kr), wkvb=w(nh * (self.dn + self.dv), self.kr),
+                  wo=w(H, nh * self.dv), ln2=ln(H))
+        if l < self.dense:
+            Ld.update(wgu=w(2 * self.I, H), wd=w(H, self.I))
+        else:
+            Ld.update(wr=w(self.E, H), wgu=w(self.E, 2 * self.Ie, H), wd=w(self.E, H, self.Ie),
+                      sgu=w(2 * self.Ie * self.S, H), sd=w(H, self.Ie * self.S))
+        return Ld
+
+    def gen_head(self, g):
+        self.norm = self._ln(g, self.Hd)
+        self.lm_head = self._w(g, self.y["vocab"], self.Hd)
 
     def _absorb(self):
         for Ld in self.layers:
@@ -300,7 +315,7 @@ class DeepSeek:
         return (n + self.norm.numel() + self.lm_head.numel()) * self.lm_head.element_size()
 
     def fp32(self):
-        m = DeepSeek(self.y, self.L, torch.float32, init=False, max_pos=self.cos.shape[0])
+        m = DeepSeek(self.y, self.L, torch.float32, init=False, max_pos=self.cos.shape[0], tp=self.tp, group=self.group)
         m.layers = [{k: w.float() for k, w in Ld.items()} for Ld in self.layers]
         m.norm, m.lm_head = self.norm.float(), self.lm_head.float()
         return m
@@ -386,22 +401,27 @@ class DeepSeek:
         g_, u = F.linear(hf, Ld["sgu"]).chunk(2, dim=-1)
         return (y + F.linear(F.silu(g_) * u, Ld["sd"])).view(b, s, H)
 
+    def _allreduce(self, t):
+        if self.tp > 1:
+            torch.distributed.all_reduce(t, group=self.group)
+        return t
+
     def forward(self, x, phase, ctx=0, naive=False):
         for l, Ld in enumerate(self.layers):
-            x = x + self.attention(l, Ld, x, phase, ctx, naive)
-            x = x + self.ffn(l, Ld, rmsnorm(x, Ld["ln2"]))
+            x = x + self._allreduce(self.attention(l, Ld, x, phase, ctx, naive))
+            x = x + self._allreduce(self.ffn(l, Ld, rmsnorm(x, Ld["ln2"])))
         return F.linear(rmsnorm(x[:, -1], self.norm), self.lm_head)
 
 
-def decode_latent(b, ctx, caches):
-    """the decode kernel for a step attending ctx + 1 keys: tuned as the attention records are
-    (tune()), on the step's own caches (one per layer, rotated)"""
+def decode_latent(b, ctx, caches, heads=HEADS):
+    """the decode kernel for a step attending ctx + 1 keys with `heads` query heads (this GPU's):
+    tuned as the attention records are (tune()), on the step's own caches (one per layer, rotated)"""
     T = ctx + 1
     gen = torch.Generator(device="cuda")
     gen.manual_seed(6)
-    ql = torch.randn(b, HEADS, DL, device="cuda", dtype=torch.bfloat16, generator=gen)
-    qr = torch.randn(b, HEADS, DR, device="cuda", dtype=torch.bfloat16, generator=gen)
-    o = torch.empty(b, HEADS, DL, device="cuda", dtype=torch.bfloat16)
+    ql = torch.randn(b, heads, DL, device="cuda", dtype=torch.bfloat16, generator=gen)
+    qr = torch.randn(b, heads, DR, device="cuda", dtype=torch.bfloat16, generator=gen)
+    o = torch.empty(b, heads, DL, device="cuda", dtype=torch.bfloat16)
     return tune(b, T, ql, qr, caches[0], lambda i: caches[i % len(caches)], o)[1]
 
 
