@@ -511,15 +511,31 @@ CollectivePlan AnalyticalCostModel::collective_plan(const Op& op) const {
   // rank), plus the bytes each rank sends (ring bus bytes, Op::wire_bytes) at the fraction of the
   // per-direction link bandwidth the algorithm reaches.
   const double g = static_cast<double>(s.gpus);
-  c.efficiency = s.kind == CollectiveKind::AllReduce ? p_.collective_bw_efficiency : p_.collective_bw_efficiency_gather;
+  const bool all_reduce = s.kind == CollectiveKind::AllReduce, all_to_all = s.kind == CollectiveKind::AllToAll;
   c.wire_bytes = op.wire_bytes.value();
-  // Latencies are given for 2 GPUs; more ranks add handshake steps (ring / tree depth) and a
-  // slower slowest rank: each protocol's latency grows by the same fraction per doubling.
-  // A ring all-reduce takes 2(g-1) steps, the other collectives g-1: its latency has its own growth.
-  const double per_doubling =
-      s.kind == CollectiveKind::AllReduce ? p_.collective_latency_growth_allreduce : p_.collective_latency_growth;
-  const double growth = 1.0 + per_doubling * std::max(0.0, std::log2(g) - 1.0);
-  c.latency = (s.kind == CollectiveKind::AllReduce ? p_.collective_latency : p_.collective_latency_gather) * growth;
+  // Bandwidth: the fraction of the link NCCL reaches. A ring (all-reduce, all-gather,
+  // reduce-scatter: NCCL's choice here, traces/h200x4/profile/coll_tuning.txt) reaches less of it
+  // with few ranks: its efficiency is eta (1 - loss / g), an empirical form (measured bus bandwidth
+  // of a 1 GiB all-gather: 284, 338, 358 GB/s on 2, 4, 8 H200). All-to-all is point-to-point to
+  // every peer at once, not a ring: its own efficiency, no such loss.
+  if (all_to_all) {
+    c.efficiency = p_.collective_bw_efficiency_alltoall > 0 ? p_.collective_bw_efficiency_alltoall
+                                                            : p_.collective_bw_efficiency_gather;
+  } else {
+    const double eta = all_reduce ? p_.collective_bw_efficiency : p_.collective_bw_efficiency_gather;
+    const double loss = all_reduce ? p_.collective_ring_bw_loss_allreduce : p_.collective_ring_bw_loss;
+    c.efficiency = eta * (1.0 - loss / g);
+  }
+  // Latencies are given for 2 GPUs. A ring takes one step per rank beyond the first, each a
+  // handshake with the next rank (an all-reduce 2(g-1): a reduce-scatter, then an all-gather), so
+  // its latency grows linearly with the group: by a fraction per GPU beyond two, all-reduce's its
+  // own (measured at 4 KiB, CUDA graph: all-reduce 9.7, 12.9, 18.3 us on 2, 4, 8 GPUs; all-gather
+  // 9.3, 11.8, 16.2). All-to-all's sends to all peers go at once: its own (small) growth.
+  const double per_gpu = all_reduce ? p_.collective_latency_growth_allreduce
+                         : all_to_all ? p_.collective_latency_growth_alltoall
+                                      : p_.collective_latency_growth;
+  const double growth = 1.0 + per_gpu * std::max(0.0, g - 2.0);
+  c.latency = (all_reduce ? p_.collective_latency : p_.collective_latency_gather) * growth;
   // NCCL picks per size between its protocols: LL (8-byte flag+data stores: low latency, a
   // fraction of the bandwidth) for small messages, the simple protocol for large ones. The faster
   // of the two is what it reaches (it tunes the switch points to this).

@@ -14,10 +14,14 @@ AnalyticalCostModel pinned() {
     p.collective_latency = 20e-6;
     p.collective_latency_gather = 24e-6;
     p.collective_latency_ll = 10e-6;
-    p.collective_latency_growth = 0.25;
+    p.collective_latency_growth = 0.25;            // per GPU beyond two
     p.collective_latency_growth_allreduce = 0.25;  // all-reduce grows as the others here (apart: below)
+    p.collective_latency_growth_alltoall = 0.25;
     p.collective_bw_efficiency = 0.8;
     p.collective_bw_efficiency_gather = 0.7;
+    p.collective_bw_efficiency_alltoall = 0;       // = the gathers'
+    p.collective_ring_bw_loss_allreduce = 0;       // no ring loss here (apart: below)
+    p.collective_ring_bw_loss = 0;
     p.collective_ll_bandwidth = 0.5;
     h.kernel_model = p;
     return h;
@@ -33,26 +37,26 @@ TEST(Collective, SmallMessagesTakeTheLowLatencyProtocol) {
   // 8 KiB all-reduce on 2 GPUs: ring bus bytes 2(n-1)/n x 8192 = 8192 B.
   // LL: 10 us + 8192 / (450e9 x 0.8 x 0.5) = 10.0455 us; simple: 20.0228 us.
   EXPECT_NEAR(us(CollectiveKind::AllReduce, 2, 8192), 10 + 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
-  // 4 GPUs: latency x (1 + 0.25 x log2(4/2)) = 12.5 us; bus bytes 1.5 x 8192.
-  EXPECT_NEAR(us(CollectiveKind::AllReduce, 4, 8192), 12.5 + 1.5 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
-  // 8 GPUs: two doublings beyond 2: 15 us.
-  EXPECT_NEAR(us(CollectiveKind::AllReduce, 8, 8192), 15 + 1.75 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  // 4 GPUs: latency x (1 + 0.25 x (4 - 2)) = 15 us; bus bytes 1.5 x 8192.
+  EXPECT_NEAR(us(CollectiveKind::AllReduce, 4, 8192), 15 + 1.5 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  // 8 GPUs: six GPUs beyond 2: 10 x 2.5 = 25 us.
+  EXPECT_NEAR(us(CollectiveKind::AllReduce, 8, 8192), 25 + 1.75 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
 }
 
 TEST(Collective, LargeMessagesTakeTheSimpleProtocol) {
   // 1 GiB all-gather input per rank on 4 GPUs: each rank receives 3 GiB.
-  // simple: 24 x 1.25 = 30 us + 3 x 2^30 / (450e9 x 0.7) = 10226.1 us; LL would take twice the bytes' time.
+  // simple: 24 x 1.5 = 36 us + 3 x 2^30 / (450e9 x 0.7) = 10226.1 us; LL would take twice the bytes' time.
   const double b = 1073741824.0;
-  EXPECT_NEAR(us(CollectiveKind::AllGather, 4, b), 30 + 3 * b / (450e9 * 0.7) * 1e6, 1e-3);
+  EXPECT_NEAR(us(CollectiveKind::AllGather, 4, b), 36 + 3 * b / (450e9 * 0.7) * 1e6, 1e-3);
   // all-reduce of 1 GiB on 2 GPUs: 20 + 2^30 / (450e9 x 0.8) us.
   EXPECT_NEAR(us(CollectiveKind::AllReduce, 2, b), 20 + b / (450e9 * 0.8) * 1e6, 1e-3);
 }
 
 TEST(Collective, AllReduceLatencyGrowsByItsOwnFraction) {
   // A ring all-reduce takes 2(g-1) steps, the other collectives g-1: its latency has its own growth.
-  // pinned() with all-reduce growing 0.5 per doubling, the others 0.25:
-  // 8 KiB all-reduce on 4 GPUs, LL: 10 x 1.5 = 15 us + 1.5 x 8192 / (450e9 x 0.8 x 0.5) s;
-  // 8 GPUs: 10 x 2 = 20 us. An all-gather keeps 0.25: 8 KiB shard on 4 GPUs, LL: 12.5 us +
+  // pinned() with all-reduce growing 0.5 per GPU beyond two, the others 0.25:
+  // 8 KiB all-reduce on 4 GPUs, LL: 10 x 2 = 20 us + 1.5 x 8192 / (450e9 x 0.8 x 0.5) s;
+  // 8 GPUs: 10 x 4 = 40 us. An all-gather keeps 0.25: 8 KiB shard on 4 GPUs, LL: 15 us +
   // 3 x 8192 / (450e9 x 0.7 x 0.5) s.
   HardwareSpec hw = pinned().hardware();
   KernelParams p = *hw.kernel_model;
@@ -61,10 +65,34 @@ TEST(Collective, AllReduceLatencyGrowsByItsOwnFraction) {
   auto t_us = [&](CollectiveKind k, int64_t gpus) {
     return m.cost(make_collective("c", k, gpus, 8192, DType::BF16), IssueMode::Graph).time.value() * 1e6;
   };
-  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 4), 15 + 1.5 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
-  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 8), 20 + 1.75 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 4), 20 + 1.5 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
+  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 8), 40 + 1.75 * 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
   EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 2), 10 + 8192 / (450e9 * 0.8 * 0.5) * 1e6, 1e-6);
-  EXPECT_NEAR(t_us(CollectiveKind::AllGather, 4), 12.5 + 3 * 8192 / (450e9 * 0.7 * 0.5) * 1e6, 1e-6);
+  EXPECT_NEAR(t_us(CollectiveKind::AllGather, 4), 15 + 3 * 8192 / (450e9 * 0.7 * 0.5) * 1e6, 1e-6);
+}
+
+TEST(Collective, RingsReachLessOfTheLinkWithFewRanksAllToAllItsOwn) {
+  // pinned() with ring losses 0.4 (all-reduce) and 0.8 (gathers), all-to-all at 0.9 with no
+  // growth. 1 GiB, simple protocol:
+  // all-reduce on 2 GPUs: 20 us + 2^30 / (450e9 x 0.8 x (1 - 0.4/2)); on 8: 20 x (1 + 0.25 x 6)
+  // = 50 us + 1.75 x 2^30 / (450e9 x 0.8 x (1 - 0.4/8));
+  // all-gather of a 1 GiB shard on 4 GPUs: 36 us + 3 x 2^30 / (450e9 x 0.7 x 0.8);
+  // all-to-all on 8 GPUs: 24 us + (7/8) x 2^30 / (450e9 x 0.9), its latency flat.
+  HardwareSpec hw = pinned().hardware();
+  KernelParams p = *hw.kernel_model;
+  p.collective_ring_bw_loss_allreduce = 0.4;
+  p.collective_ring_bw_loss = 0.8;
+  p.collective_bw_efficiency_alltoall = 0.9;
+  p.collective_latency_growth_alltoall = 0;
+  const AnalyticalCostModel m(hw, p);
+  const double b = 1073741824.0;
+  auto t_us = [&](CollectiveKind k, int64_t gpus) {
+    return m.cost(make_collective("c", k, gpus, b, DType::BF16), IssueMode::Graph).time.value() * 1e6;
+  };
+  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 2), 20 + b / (450e9 * 0.8 * 0.8) * 1e6, 1e-3);
+  EXPECT_NEAR(t_us(CollectiveKind::AllReduce, 8), 50 + 1.75 * b / (450e9 * 0.8 * 0.95) * 1e6, 1e-3);
+  EXPECT_NEAR(t_us(CollectiveKind::AllGather, 4), 36 + 3 * b / (450e9 * 0.7 * 0.8) * 1e6, 1e-3);
+  EXPECT_NEAR(t_us(CollectiveKind::AllToAll, 8), 24 + 0.875 * b / (450e9 * 0.9) * 1e6, 1e-3);
 }
 
 namespace {

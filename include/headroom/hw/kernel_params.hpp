@@ -78,10 +78,14 @@ struct KernelParams {
   double collective_host_overhead = 0;    // extra CPU seconds of an eager torch.distributed call (2 GPUs)
   double collective_host_growth = 0;      // ... grows by this fraction per doubling of the group (the slowest rank's host)
   double collective_host_in_step = 0;     // extra CPU seconds of that call when issued among other work (a model step), over back to back
-  double collective_latency_growth = 0;   // all-gather/reduce-scatter/all-to-all latencies grow by this fraction per doubling beyond two GPUs
+  double collective_latency_growth = 0;   // all-gather/reduce-scatter latencies grow by this fraction per GPU beyond two
   double collective_latency_growth_allreduce = 0;  // ... all-reduce's (a ring all-reduce takes twice the steps)
-  double collective_bw_efficiency = 1;    // all-reduce: fraction of per-direction link bandwidth reached
-  double collective_bw_efficiency_gather = 1;  // all-gather, reduce-scatter, all-to-all: same
+  double collective_latency_growth_alltoall = 0;   // ... all-to-all's (point-to-point to every peer at once)
+  double collective_bw_efficiency = 1;    // all-reduce: fraction of per-direction link bandwidth reached (many ranks)
+  double collective_bw_efficiency_gather = 1;  // all-gather, reduce-scatter: same
+  double collective_bw_efficiency_alltoall = 0;  // all-to-all: same (0: collective_bw_efficiency_gather)
+  double collective_ring_bw_loss_allreduce = 0;  // a ring all-reduce on g GPUs reaches (1 - this / g) of its efficiency
+  double collective_ring_bw_loss = 0;     // ... a ring all-gather / reduce-scatter
   double collective_latency_ll = 0;       // latency of NCCL's low-latency (LL) protocol, any collective
   double collective_ll_bandwidth = 1;     // LL's bandwidth as a fraction of the simple protocol's
 
