@@ -48,6 +48,8 @@ const HardwareSpec& pinned_h200() {
     p.collective_latency_growth = 0;  // 39.08 us on any group size
     p.collective_latency_growth_allreduce = 0;  // all-reduce too
     p.collective_bw_efficiency = 0.7616;
+    p.collective_latency_growth_alltoall = 0;
+    p.collective_ring_bw_loss_allreduce = p.collective_ring_bw_loss = 0;  // (these derivations predate the ring loss)
     // These derivations predate the lighter fixed cost of plain elementwise kernels, the event
     // pair and the row reduction's walk: every kernel at kernel_overhead, none of the others.
     p.light_kernel_overhead = p.graph_light_kernel_overhead = 0;
