@@ -39,9 +39,11 @@ std::unique_ptr<CostModel> make_cost_model(Fidelity f, const HardwareSpec& hw) {
 Predictor::Predictor(PredictorOptions opts) : opts_(std::move(opts)) {}
 
 Predictor::HwEntry& Predictor::entry(const std::string& name) {
+  if (last_hw_ && last_hw_->first == name) return const_cast<HwEntry&>(last_hw_->second);
   auto it = hw_.find(name);
   if (it != hw_.end()) {
     if (!it->second.error.empty()) throw InputError(it->second.error);  // failed once: not re-read per record
+    last_hw_ = &*it;
     return it->second;
   }
   HwEntry e;

@@ -68,6 +68,7 @@ class Predictor {
   HwEntry& entry(const std::string& name_or_path);
   PredictorOptions opts_;
   std::map<std::string, HwEntry> hw_;
+  const std::pair<const std::string, HwEntry>* last_hw_ = nullptr;  // the last entry used (records mostly repeat it)
   std::map<std::string, ModelSpec> models_;
   std::unique_ptr<HardwareSpec> fixed_spec_;
   std::unique_ptr<CostModel> fixed_model_;
