@@ -49,7 +49,8 @@ if not LIST_CASES:  # listing the cases needs no torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from hcommon import MODELS_DIR
-    from model import capture_graph, rmsnorm, rope
+    from model import rmsnorm, rope
+    from model_step import timed_step
     from moe import moe_grouped
 
     @triton.jit
@@ -235,7 +236,6 @@ def run_attention(out):
              "key_block": bn, "warps": warps, "stages": stages, "rotated_copies": n}
         d.update(st)
         d["issue"] = "torch"
-        del caches
         return d
 
     run_cases(out, cs, one, "mla attention")
@@ -461,19 +461,7 @@ def run_step(out):
         m.alloc_cache(b, T, arena)
         m.latent = decode_latent(b, n, m.cache) if phase == "decode" else None
         x = torch.randn(b, s, m.Hd, device="cuda", dtype=torch.bfloat16)
-        impl = "torch-eager"
-        if graph:
-            ref = m.forward(x, phase, n)
-            g, yout = capture_graph(lambda: m.forward(x, phase, n))
-            g.replay()
-            check("graph vs eager", yout, ref, 1e-2)
-            fn = lambda i: g.replay()  # noqa
-            impl = "torch-cudagraph"
-        else:
-            fn = lambda i: m.forward(x, phase, n)  # noqa
-        big = phase == "prefill" and b * s >= 2048
-        st = bench(fn, queued=False, warmup=2 if big else 3, target_s=0.3, min_reps=3 if big else 10, max_reps=40,
-                   warmup_s=0 if big else 0.5)
+        st, impl = timed_step(lambda: m.forward(x, phase, n), phase, b, s, graph)
         d = {"op": "model_step", "model": "deepseek-v3", "phase": phase, "batch": b}
         d["seq" if phase == "prefill" else "context"] = n
         d.update(tp=1, layers=LAYERS, cuda_graph=graph, dtype="bf16", weight_dtype="bf16")
@@ -485,8 +473,6 @@ def run_step(out):
                      stages=stages)
         else:
             d["attn"] = f"sdpa-{m.backend}"
-        if graph:
-            del g
         return d
 
     run_cases(out, cs, one, "mla step")

@@ -105,6 +105,23 @@ def correctness(cfg):
     del m, r
 
 
+def timed_step(forward, phase, b, s, graph):
+    """bench() of one step as this script times it: eager, or captured in a CUDA graph and checked
+    once against the eager step (mla_step.py times its steps the same way). forward() runs the
+    step; b sequences of s new tokens. Returns (stats, impl)."""
+    if graph:
+        ref = forward()
+        g, yout = capture_graph(forward)
+        g.replay()
+        check("graph vs eager", yout, ref, 1e-2)
+        fn, impl = (lambda i: g.replay()), "torch-cudagraph"  # noqa: E731
+    else:
+        fn, impl = (lambda i: forward()), "torch-eager"  # noqa: E731
+    big = phase == "prefill" and b * s >= 2048
+    return bench(fn, queued=False, warmup=2 if big else 3, target_s=0.3, min_reps=3 if big else 10, max_reps=40,
+                 warmup_s=0 if big else 0.5), impl
+
+
 def run(P, program="model_step.py"):
     """Time the plan P (as plan() makes it); write OUT.jsonl (argv[1], else model_step.jsonl)."""
     if list_cases([(f"model_step {name}", [c for c in cases if fits(load_cfg(name), L, c)])
@@ -131,27 +148,13 @@ def run(P, program="model_step.py"):
             s = 1 if phase == "decode" else n
             m.alloc_cache(b, T, arena)
             x = torch.randn(b, s, cfg["hidden"], device="cuda", dtype=torch.bfloat16)
-            impl = "torch-eager"
-            if graph:
-                ref = m.forward(x, phase, n)
-                g, yout = capture_graph(lambda: m.forward(x, phase, n))
-                g.replay()
-                check("graph vs eager", yout, ref, 1e-2)
-                fn = lambda i: g.replay()  # noqa
-                impl = "torch-cudagraph"
-            else:
-                fn = lambda i: m.forward(x, phase, n)  # noqa
-            big = phase == "prefill" and b * s >= 2048
-            st = bench(fn, queued=False, warmup=2 if big else 3, target_s=0.3, min_reps=3 if big else 10, max_reps=40,
-                       warmup_s=0 if big else 0.5)
+            st, impl = timed_step(lambda: m.forward(x, phase, n), phase, b, s, graph)
             d = {"op": "model_step", "model": name, "phase": phase, "batch": b}
             d["seq" if phase == "prefill" else "context"] = n
             d.update(tp=1, layers=L, cuda_graph=graph, dtype="bf16")
             d.update(st)
             d.update(impl=impl, attn=f"sdpa-flash+{m.mode}", kv_cache_bytes=kv_bytes(cfg, L, b, T),
                      weight_bytes=m.weight_bytes())
-            if graph:
-                del g
             return d
 
         out.host_op_us = host_probe()  # the host's speed now (it drifts between runs), and a warm-up
