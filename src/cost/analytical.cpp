@@ -540,9 +540,39 @@ CollectivePlan AnalyticalCostModel::collective_plan(const Op& op) const {
   // fraction of the bandwidth) for small messages, the simple protocol for large ones. The faster
   // of the two is what it reaches (it tunes the switch points to this).
   const double bw = fabric_bandwidth(hw_).value();
+  double lat_ll = p_.collective_latency_ll * growth;
+  // A group over several scale-up domains (nodes) also crosses the network: NCCL's ring takes
+  // 2(n-1) inter-node steps for an all-reduce over n nodes, n-1 for the gathers (its tuning
+  // model, src/graph/tuning.cc: latency = intra steps x intra latency + inter steps x inter
+  // latency), each at the network's step latency, and the ring's bus bandwidth is the slower of
+  // the two fabrics per GPU. All-to-all sends each peer 1/g of the input at once: the on-node
+  // peers' share over the scale-up fabric, the others' over the network, both in parallel.
+  const int64_t domain = hw_.scale_up ? hw_.scale_up->domain : 0;
+  const int64_t nodes = s.nodes > 0 ? s.nodes : (domain > 0 ? ceil_div(s.gpus, domain) : 1);
+  if (nodes > 1) {
+    if (!hw_.scale_out)
+      throw InputError(fmt::format("{}: a collective over {} GPUs spans {} scale-up domains of {} GPUs, and the "
+                                   "hardware file gives no interconnect.scale_out (the network between them)",
+                                   hw_.name, s.gpus, nodes, domain));
+    const ScaleOutLink& net = *hw_.scale_out;
+    const double n = static_cast<double>(nodes);
+    const double net_bw = net.bandwidth.value() * net.efficiency;
+    if (all_to_all) {
+      const double local = std::ceil(g / n);  // this GPU's node's GPUs, itself included
+      const double per_peer = c.wire_bytes / (g - 1.0);
+      const double t = std::max(per_peer * (local - 1.0) / (bw * c.efficiency), per_peer * (g - local) / net_bw);
+      c.efficiency = c.wire_bytes / (t * bw);  // as a fraction of the scale-up link, as the rest of the model reads it
+      c.latency += net.latency.value();
+      lat_ll += net.latency_ll.value();
+    } else {
+      const double inter_steps = all_reduce ? 2.0 * (n - 1.0) : n - 1.0;
+      c.efficiency = std::min(c.efficiency, net_bw / bw);
+      c.latency += inter_steps * net.latency.value();
+      lat_ll += inter_steps * net.latency_ll.value();
+    }
+  }
   const double t_simple = c.latency + c.wire_bytes / (bw * c.efficiency);
   const double ll_eff = c.efficiency * p_.collective_ll_bandwidth;
-  const double lat_ll = p_.collective_latency_ll * growth;
   if (p_.collective_latency_ll > 0 && lat_ll + c.wire_bytes / (bw * ll_eff) < t_simple) {
     c.latency = lat_ll;
     c.efficiency = ll_eff;

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "headroom/core/error.hpp"
 #include "headroom/cost/cost_model.hpp"
@@ -63,6 +64,23 @@ OpCost RooflineCostModel::cost(const Op& op) const {
   if (op.flops.value() > 0) c.compute = op.flops / (roofline_peak(hw_, op) * clock_scale_);
   c.memory = op.bytes() / (hw_.hbm.bandwidth * mem_scale_);
   if (op.wire_bytes.value() > 0) c.comm = op.wire_bytes / fabric_bandwidth(hw_);
+  if (const auto* s = std::get_if<CollectiveShape>(&op.shape); s && op.wire_bytes.value() > 0 && hw_.scale_out) {
+    // A group over several scale-up domains: the ring runs at the slower fabric's line rate;
+    // all-to-all sends its off-node share over the network while the rest goes over the scale-up
+    // fabric (AnalyticalCostModel::collective_plan, with efficiencies).
+    const int64_t domain = hw_.scale_up ? hw_.scale_up->domain : 0;
+    const int64_t nodes = s->nodes > 0 ? s->nodes : (domain > 0 ? (s->gpus + domain - 1) / domain : 1);
+    if (nodes > 1) {
+      const double up = fabric_bandwidth(hw_).value(), net = hw_.scale_out->bandwidth.value();
+      const double w = op.wire_bytes.value(), g = static_cast<double>(s->gpus);
+      if (s->kind == CollectiveKind::AllToAll) {
+        const double local = std::ceil(g / static_cast<double>(nodes));
+        c.comm = Seconds(std::max(w * (local - 1.0) / (g - 1.0) / up, w * (g - local) / (g - 1.0) / net));
+      } else {
+        c.comm = Seconds(w / std::min(up, net));
+      }
+    }
+  }
   c.time = std::max({c.compute, c.memory, c.comm});
   if (c.comm >= c.compute && c.comm >= c.memory && c.comm.value() > 0) {
     c.bound = Bound::Communication;

@@ -58,9 +58,22 @@ StepPrediction predict_step(const ModelSpec& m, StepConfig cfg, const ParallelPl
     Op send = make_collective("p2p", CollectiveKind::AllGather, 2,
                               tokens_mb * m.hidden * bytes_per_element(cfg.act_dtype.value_or(m.dtype)),
                               cfg.act_dtype.value_or(m.dtype));
-    out.p2p = cm.cost(send, cuda_graph ? IssueMode::Graph : IssueMode::Torch).time;
+    const IssueMode mode = cuda_graph ? IssueMode::Graph : IssueMode::Torch;
+    const Seconds within = cm.cost(send, mode).time;
+    // Stages hold tp consecutive GPUs each: the send after stage s crosses into the next node
+    // when (s + 1) tp is a multiple of the scale-up domain, and goes over the network.
+    const int64_t domain = cm.hardware().scale_up ? cm.hardware().scale_up->domain : 0;
+    int64_t crossings = 0;
+    for (int64_t s = 0; s + 1 < plan.pp; ++s)
+      if (domain > 0 && ((s + 1) * plan.tp) % domain == 0) ++crossings;
+    Seconds across = within;
+    if (crossings > 0) {
+      std::get<CollectiveShape>(send.shape).nodes = 2;
+      across = cm.cost(send, mode).time;
+    }
+    out.p2p = std::max(within, across);
+    out.first_token_path += within * static_cast<double>(plan.pp - 1 - crossings) + across * static_cast<double>(crossings);
   }
-  out.first_token_path += out.p2p * static_cast<double>(plan.pp - 1);
   // GPipe schedule: the first micro-batch fills the pipeline, the rest follow at the pace of the
   // slowest stage.
   out.latency = out.first_token_path + (slowest + out.p2p) * static_cast<double>(plan.microbatches - 1);

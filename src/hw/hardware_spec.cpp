@@ -94,8 +94,26 @@ HardwareSpec HardwareSpec::from_reader(const YamlReader& root, const std::string
     l.version = su->string("version");
     l.links = static_cast<int>(su->positive_int("links"));
     l.bandwidth_per_link = su->positive<Bandwidth>("bandwidth_per_link");
+    if (su->has("domain")) l.domain = su->positive_int("domain");
     su->finish();
     h.scale_up = l;
+  }
+  if (auto so = ic.maybe("scale_out")) {
+    ScaleOutLink l;
+    l.kind = so->string("kind");
+    if (l.kind != "infiniband" && l.kind != "ethernet")
+      so->at("kind").fail(fmt::format("expected infiniband or ethernet, got \"{}\"", l.kind));
+    l.bandwidth = so->positive<Bandwidth>("bandwidth");
+    if (so->has("efficiency")) {
+      l.efficiency = so->positive_number("efficiency");
+      if (l.efficiency > 1.0) so->at("efficiency").fail(fmt::format("must lie in (0, 1], got {}", l.efficiency));
+    }
+    l.latency = so->positive<Seconds>("latency");
+    l.latency_ll = so->maybe_positive<Seconds>("latency_ll").value_or(l.latency);
+    so->finish();
+    if (!h.scale_up || h.scale_up->domain == 0)
+      so->fail("needs interconnect.scale_up.domain (the GPUs one node's fabric connects) to know where the network starts");
+    h.scale_out = l;
   }
   YamlReader pcie = ic.at("pcie");
   h.pcie.generation = static_cast<int>(pcie.positive_int("generation"));

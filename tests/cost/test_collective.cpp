@@ -2,6 +2,7 @@
 // the group, against hand-derived numbers (H200: 18 NVLinks x 25 GB/s = 450 GB/s per direction).
 #include <gtest/gtest.h>
 
+#include "headroom/core/error.hpp"
 #include "headroom/cost/analytical.hpp"
 
 using namespace headroom;
@@ -136,4 +137,31 @@ TEST(Collective, EagerCallCostsTheHostMoreAmongOtherWork) {
   // A step composes its ops in sequence; one op alone is issued back to back.
   EXPECT_NEAR(evaluate_ops({c2}, m, IssueMode::Torch).host_time.value() * 1e6, 34.0, 1e-9);
   EXPECT_NEAR(evaluate_ops({c2, c2}, m, IssueMode::Torch).host_time.value() * 1e6, 140.0, 1e-9);
+}
+
+TEST(Collective, GroupsBeyondOneNodeCrossTheNetwork) {
+  // The H200 file: NVSwitch domains of 8 GPUs, one 400 Gb/s NIC per GPU (50 GB/s x 0.94 = 47 GB/s),
+  // 9.6 us (simple) and 2.7 us (LL) per inter-node ring step. pinned(): latency growth 0.25 per GPU.
+  // All-reduce of 1 GiB over 16 GPUs (2 nodes): 2 inter-node steps; the ring runs at the slower
+  // fabric, the network's 47 GB/s: 20 x (1 + 0.25 x 14) = 90 us + 2 x 9.6 us + 2 (15/16) 2^30 / 47e9 s.
+  const double b = 1073741824.0;
+  EXPECT_NEAR(us(CollectiveKind::AllReduce, 16, b), 90 + 19.2 + 2 * 15.0 / 16 * b / 47e9 * 1e6, 1e-3);
+  // All-to-all of 1 GiB over 16 GPUs: 1/16 to each peer; 7 on-node peers at 450e9 x 0.7, 8 off-node
+  // at 47e9, at once: the network's 8/16 x 2^30 / 47e9 s sets the time, after 24 x 4.5 + 9.6 us.
+  EXPECT_NEAR(us(CollectiveKind::AllToAll, 16, b), 108 + 9.6 + 0.5 * b / 47e9 * 1e6, 1e-3);
+  // Eight GPUs stay on their node: no network term.
+  EXPECT_NEAR(us(CollectiveKind::AllReduce, 8, b), 20 * 2.5 + 1.75 * b / (450e9 * 0.8) * 1e6, 1e-3);
+  // A part whose file gives a domain and no network cannot hold a 16-GPU group: a clear error.
+  HardwareSpec hw = pinned().hardware();
+  hw.scale_out.reset();
+  const AnalyticalCostModel m(hw, *hw.kernel_model);
+  try {
+    (void)m.cost(make_collective("c", CollectiveKind::AllReduce, 16, b, DType::BF16), IssueMode::Graph);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("spans 2 scale-up domains of 8 GPUs, and the hardware file gives no "
+                                         "interconnect.scale_out"),
+              std::string::npos)
+        << e.what();
+  }
 }

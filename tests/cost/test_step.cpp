@@ -199,3 +199,21 @@ TEST(Step, ExpertParallelUnderTensorParallelDispatchesEachRanksShare) {
   }
   EXPECT_EQ(gathers, 1);
 }
+
+TEST(Step, PipelineSendsBetweenNodesCrossTheNetwork) {
+  // Llama-3-70B decode, batch 8, on H200 nodes of 8 GPUs. tp = 8, pp = 2: stage 0 fills node 0,
+  // stage 1 node 1, so the one send between them goes over the network: 8 x 8192 x 2 B at the
+  // NIC's 50 GB/s line rate on the roofline (the NVLink one, 450 GB/s, within a node). tp = 4,
+  // pp = 2 keeps both stages on one node.
+  RooflineCostModel rl(h200());
+  ModelSpec m = model("llama3-70b");
+  StepConfig c = decode512(8, 80);
+  ParallelPlan across;
+  across.tp = 8;
+  across.pp = 2;
+  EXPECT_NEAR(predict_step(m, c, across, rl, true).p2p.value(), 8.0 * 8192 * 2 / 50e9, 1e-12);
+  ParallelPlan within;
+  within.tp = 4;
+  within.pp = 2;
+  EXPECT_NEAR(predict_step(m, c, within, rl, true).p2p.value(), 8.0 * 8192 * 2 / 450e9, 1e-12);
+}

@@ -396,6 +396,32 @@ TEST(HardwareValidation, BadScaleUpKind) {
   EXPECT_FALSE(h.scale_up.has_value());
 }
 
+TEST(HardwareValidation, ScaleOutNetwork) {
+  const std::string net =
+      "  scale_out:\n    kind: infiniband\n    bandwidth: \"50 GB/s\"\n    efficiency: 0.94\n"
+      "    latency: \"9.6 us\"\n    latency_ll: \"2.7 us\"";
+  const HardwareSpec h = HardwareSpec::from_yaml_string(build({insert_after(25, "    domain: 8\n" + net)}), "x.yaml");
+  ASSERT_TRUE(h.scale_out.has_value());
+  EXPECT_EQ(h.scale_up->domain, 8);
+  EXPECT_DOUBLE_EQ(h.scale_out->bandwidth.value(), 50e9);
+  EXPECT_DOUBLE_EQ(h.scale_out->efficiency, 0.94);
+  EXPECT_DOUBLE_EQ(h.scale_out->latency.value(), 9.6e-6);
+  EXPECT_DOUBLE_EQ(h.scale_out->latency_ll.value(), 2.7e-6);
+  // The network needs the domain it starts from; a bare number is not a bandwidth; an efficiency
+  // lies in (0, 1].
+  EXPECT_ERROR_STARTS(build({insert_after(25, net)}),
+                      "x.yaml:27:5: interconnect.scale_out: needs interconnect.scale_up.domain");
+  EXPECT_ERROR_STARTS(build({insert_after(25, "    domain: 8\n  scale_out:\n    kind: infiniband\n    bandwidth: 50\n"
+                                              "    latency: \"9.6 us\"")}),
+                      "x.yaml:29:16: interconnect.scale_out.bandwidth: expected a bandwidth");
+  EXPECT_ERROR_STARTS(build({insert_after(25, "    domain: 8\n  scale_out:\n    kind: infiniband\n    bandwidth: \"50 GB/s\"\n"
+                                              "    efficiency: 1.5\n    latency: \"9.6 us\"")}),
+                      "x.yaml:30:17: interconnect.scale_out.efficiency: must lie in (0, 1], got 1.5");
+  EXPECT_ERROR_STARTS(build({insert_after(25, "    domain: 8\n  scale_out:\n    kind: myrinet\n    bandwidth: \"50 GB/s\"\n"
+                                              "    latency: \"9.6 us\"")}),
+                      "x.yaml:28:11: interconnect.scale_out.kind: expected infiniband or ethernet, got \"myrinet\"");
+}
+
 TEST(HardwareValidation, CrossFieldChecks) {
   EXPECT_ERROR_STARTS(build({replace(19, "    capacity: \"200 GB\"")}),
                       "x.yaml:19:5: memory.l2: L2 capacity must be smaller than HBM capacity");

@@ -97,6 +97,9 @@ struct CollectiveShape {
   CollectiveKind kind = CollectiveKind::AllReduce;
   int64_t gpus = 1;
   double bytes = 0;  // each rank's input buffer
+  // Scale-up domains (nodes) the group spans: 0 = as few as hold it (ceil(gpus / domain)); a
+  // pipeline send across a node boundary gives 2.
+  int64_t nodes = 0;
 };
 
 struct StreamShape {

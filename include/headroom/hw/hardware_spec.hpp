@@ -56,7 +56,19 @@ struct ScaleUpLink {
   std::string version;  // "4", "5", ...
   int links = 0;
   Bandwidth bandwidth_per_link;  // per direction
+  int64_t domain = 0;   // GPUs the fabric connects (one HGX board: 8); 0 = not given (any group)
   [[nodiscard]] Bandwidth total_per_direction() const { return bandwidth_per_link * links; }
+};
+
+// The network between scale-up domains (nodes): InfiniBand or Ethernet, per GPU (one NIC each on
+// rail-optimized servers). Its numbers are published ones, not measured here (no multi-node
+// machine): docs/hardware-format.md gives the sources.
+struct ScaleOutLink {
+  std::string kind;       // "infiniband" or "ethernet"
+  Bandwidth bandwidth;    // per GPU, per direction (line rate)
+  double efficiency = 1;  // fraction of the line rate a collective's bus bandwidth reaches
+  Seconds latency;        // per inter-node ring step, NCCL's simple protocol
+  Seconds latency_ll;     // per inter-node ring step, NCCL's LL protocol
 };
 
 struct PcieSpec {
@@ -90,6 +102,7 @@ struct HardwareSpec {
   CacheSpec l2;
   std::optional<HostMemorySpec> host_memory;
   std::optional<ScaleUpLink> scale_up;
+  std::optional<ScaleOutLink> scale_out;
   PcieSpec pcie;
   PowerSpec power;
   std::optional<PimSpec> pim;
