@@ -43,6 +43,7 @@ printf '%s\n' '{"op":"gemm","m":64,"n":64,"k":64,"dtype":"bf16","hw":"h200-sxm"}
 expect 1 "m.jsonl:2: malformed JSON" -- "$HR" predict -i "$tmp/m.jsonl"
 expect 0 "step latency" -- "$HR" step --model llama3-8b --hw h200-sxm --phase decode --batch 8 --context 1024 --pp 2 --microbatches 2
 expect 1 "pp=40 is deeper than the 32 layers" -- "$HR" step --model llama3-8b --hw h200-sxm --phase decode --context 10 --pp 40
+expect 0 "over 16 GPU" -- "$HR" step --model deepseek-v3 --hw h200-sxm --phase decode --batch 8 --context 1024 --tp 8 --ep 16 --dp 2
 expect 0 "max concurrent sequences" -- "$HR" memory --model llama3-8b --hw h200-sxm --context 4096
 expect 0 "gemm.bf16" -- "$HR" validate "$ROOT/traces/h200/gemm.jsonl" --subset holdout
 expect 2 "expected all, train or holdout" -- "$HR" validate "$ROOT/traces/h200/gemm.jsonl" --subset nope
