@@ -87,7 +87,7 @@ std::vector<Op> expert_parallel_moe(const MoeShape& s, const ExpertParallel& p, 
   mine.balanced = p.balanced;
   mine.exchanged = true;
   ops.push_back(make_moe_experts("experts", mine, p.format ? act : weights));
-  if (p.format) store_experts_as(ops.back(), *p.format, act);
+  if (p.format) store_experts_as(ops.back(), *p.format);
   ops.push_back(make_collective("combine.all_to_all", CollectiveKind::AllToAll, p.ep, copies, act));
   if (p.tp > 1)
     ops.push_back(make_collective("combine.all_gather", CollectiveKind::AllGather, p.tp,
@@ -106,7 +106,7 @@ void store_kv_as(Op& att, const KvFormat& f) {
   att.dequant_elements = kv_elems;
 }
 
-void store_experts_as(Op& experts, const WeightFormat& f, DType act) {
+void store_experts_as(Op& experts, const WeightFormat& f) {
   // Built with 16-bit activations (make_moe_experts counts weights and activations in one dtype):
   // the weights are then re-counted in their stored bits, scales included, and the math runs as a
   // weight GEMM of the format does (make_weight_gemm): W8A8 for 8-bit formats, 16-bit for 4-bit.
@@ -254,7 +254,7 @@ class Builder {
         s.skew = c_.moe_skew;
         s.balanced = c_.moe_balanced;
         Op experts = make_moe_experts("experts", s, c_.weight_format ? act_ : w_);
-        if (c_.weight_format) store_experts_as(experts, *c_.weight_format, act_);
+        if (c_.weight_format) store_experts_as(experts, *c_.weight_format);
         ffn_out = add(named(std::move(experts), l), {router});
       }
     } else {

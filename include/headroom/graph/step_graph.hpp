@@ -79,7 +79,7 @@ void store_kv_as(Op& attention, const KvFormat& f);
 // MoE experts (made by make_moe_experts with the 16-bit activation dtype) holding their weights
 // in format f: the weights read in f's stored bits (scales included) and, for 8-bit formats, the
 // W8A8 math dtype, as make_weight_gemm treats a dense weight GEMM.
-void store_experts_as(Op& experts, const WeightFormat& f, DType act);
+void store_experts_as(Op& experts, const WeightFormat& f);
 
 using OpGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Op>;
 using OpVertex = boost::graph_traits<OpGraph>::vertex_descriptor;
