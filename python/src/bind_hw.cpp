@@ -96,9 +96,23 @@ void bind_hw(py::module_& m) {
                                d["links"] = s.links;
                                d["bandwidth_per_link_bps"] = s.bandwidth_per_link.value();
                                d["total_per_direction_bps"] = s.total_per_direction().value();
+                               d["domain"] = s.domain > 0 ? py::object(py::int_(s.domain)) : py::none();
                                return d;
                              },
-                             "the scale-up fabric (NVLink, Infinity Fabric) as a dict, or None")
+                             "the scale-up fabric (NVLink, Infinity Fabric) as a dict, or None; domain: the GPUs it connects")
+      .def_property_readonly("scale_out",
+                             [](const HW& h) -> py::object {
+                               if (!h.scale_out) return py::none();
+                               const auto& s = *h.scale_out;
+                               py::dict d;
+                               d["kind"] = s.kind;
+                               d["bandwidth_bps"] = s.bandwidth.value();
+                               d["efficiency"] = s.efficiency;
+                               d["latency_s"] = s.latency.value();
+                               d["latency_ll_s"] = s.latency_ll.value();
+                               return d;
+                             },
+                             "the network between scale-up domains (per GPU) as a dict, or None")
       .def_property_readonly("pcie_generation", [](const HW& h) { return h.pcie.generation; })
       .def_property_readonly("pcie_bandwidth_bps", [](const HW& h) { return h.pcie.bandwidth.value(); })
       .def_property_readonly("host_memory",

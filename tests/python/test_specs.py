@@ -43,6 +43,9 @@ def test_h200_values():
     assert hw.peak_rate("fp4") is None  # no fp4 unit on Hopper
     assert hw.peak_rate("fp32") == hw.vector_fp32_flops
     assert hw.scale_up["links"] == 18
+    # one 8-GPU NVSwitch board, then one 400 Gb/s NIC per GPU (published figures)
+    assert hw.scale_up["domain"] == 8
+    assert hw.scale_out["bandwidth_bps"] == 50e9 and hw.scale_out["latency_s"] == pytest.approx(9.6e-6)
     assert hw.idle_w == 75 and hw.power_cap_max_w == 700
     with pytest.raises(headroom.UsageError, match='unknown dtype "bf17"'):
         hw.peak_rate("bf17")
