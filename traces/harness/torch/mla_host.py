@@ -20,6 +20,10 @@ if not LIST_CASES:  # listing the cases needs no torch
     import torch.multiprocessing as mp
 
 PROCS = (1, 4)
+# HARNESS_MLA_HOST_TP=1: instead, the 5-layer step under tensor parallelism over 4 GPUs
+# (mla_tp_step.build: NCCL process group, all-reduces), its host issue time per rank measured the
+# same way (every rank's GPU held busy, so its collectives queue too): what a TP process costs.
+TP = os.environ.get("HARNESS_MLA_HOST_TP", "0") == "1"
 OPS = ("triton_decode", "add_", "bmm_absorb", "moe_grouped", "empty", "step")
 
 
@@ -92,7 +96,54 @@ def worker(rank, procs, path):
             f.write(json.dumps(r) + "\n")
 
 
+def tp_worker(rank, world, path):
+    from coll import init_worker
+    from mla_step import decode_latent, load_yaml
+    from mla_tp_step import build
+    import json
+    port = int(os.environ["MLA_HOST_PORT"])
+    groups = init_worker(rank, world, port, [world])
+    m = build(load_yaml("deepseek-v3"), 5, world, rank, groups[world])
+    b, n = 32, 1024
+    m.alloc_cache(b, n + 1)
+    m.latent = decode_latent(b, n, m.cache, m.nh)
+    x = torch.randn(b, 1, m.Hd, device="cuda", dtype=torch.bfloat16)
+    step = lambda: m.forward(x, "decode", n)  # noqa: E731
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    kernels = kernels_in(step)
+    rows = []
+    for rnd in range(5):
+        torch.distributed.barrier()
+        us = host_us(step, 1)
+        rows.append({"mla_host": "step_tp", "procs": world, "rank": rank, "round": rnd, "host_us": round(us, 2),
+                     "kernels": kernels, "host_us_per_kernel": round(us / kernels, 2)})
+    with open(f"{path}.rank{rank}.tp", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
 def main():
+    if TP:
+        if list_cases([("mla_host tp", [(4, "step_tp")])]):
+            return
+        from coll import free_port
+        path = sys.argv[1] if len(sys.argv) > 1 else "mla_host_tp.jsonl"
+        from hcommon import write_env
+        with open(path, "a") as f:
+            write_env(f, "mla_host.py (tp)")
+        os.environ["MLA_HOST_PORT"] = str(free_port())
+        mp.spawn(tp_worker, args=(4, path), nprocs=4, join=True)
+        with open(path, "a") as f:
+            for r in range(4):
+                part = f"{path}.rank{r}.tp"
+                f.write(open(part).read())
+                os.remove(part)
+        log("mla_host: tp done")
+        return
     cases = [(p, op) for p in PROCS for op in OPS]
     if list_cases([("mla_host", cases)]):
         return
