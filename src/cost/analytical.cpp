@@ -547,20 +547,17 @@ CollectivePlan AnalyticalCostModel::collective_plan(const Op& op) const {
   // latency), each at the network's step latency, and the ring's bus bandwidth is the slower of
   // the two fabrics per GPU. All-to-all sends each peer 1/g of the input at once: the on-node
   // peers' share over the scale-up fabric, the others' over the network, both in parallel.
-  const int64_t domain = hw_.scale_up ? hw_.scale_up->domain : 0;
-  const int64_t nodes = s.nodes > 0 ? s.nodes : (domain > 0 ? ceil_div(s.gpus, domain) : 1);
+  const int64_t nodes = collective_nodes(hw_, s);
   if (nodes > 1) {
     if (!hw_.scale_out)
       throw InputError(fmt::format("{}: a collective over {} GPUs spans {} scale-up domains of {} GPUs, and the "
                                    "hardware file gives no interconnect.scale_out (the network between them)",
-                                   hw_.name, s.gpus, nodes, domain));
+                                   hw_.name, s.gpus, nodes, hw_.scale_up ? hw_.scale_up->domain : 0));
     const ScaleOutLink& net = *hw_.scale_out;
     const double n = static_cast<double>(nodes);
     const double net_bw = net.bandwidth.value() * net.efficiency;
     if (all_to_all) {
-      const double local = std::ceil(g / n);  // this GPU's node's GPUs, itself included
-      const double per_peer = c.wire_bytes / (g - 1.0);
-      const double t = std::max(per_peer * (local - 1.0) / (bw * c.efficiency), per_peer * (g - local) / net_bw);
+      const double t = all_to_all_split_seconds(c.wire_bytes, s.gpus, nodes, bw * c.efficiency, net_bw);
       c.efficiency = c.wire_bytes / (t * bw);  // as a fraction of the scale-up link, as the rest of the model reads it
       c.latency += net.latency.value();
       lat_ll += net.latency_ll.value();

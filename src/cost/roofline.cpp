@@ -54,6 +54,19 @@ Bandwidth fabric_bandwidth(const HardwareSpec& hw) {
   return hw.pcie.bandwidth;
 }
 
+int64_t collective_nodes(const HardwareSpec& hw, const CollectiveShape& s) {
+  if (s.nodes > 0) return s.nodes;
+  const int64_t domain = hw.scale_up ? hw.scale_up->domain : 0;
+  return domain > 0 ? (s.gpus + domain - 1) / domain : 1;
+}
+
+double all_to_all_split_seconds(double wire_bytes, int64_t gpus, int64_t nodes, double up, double net) {
+  const double g = static_cast<double>(gpus);
+  const double local = std::ceil(g / static_cast<double>(nodes));  // this GPU's node's GPUs, itself included
+  const double per_peer = wire_bytes / (g - 1.0);
+  return std::max(per_peer * (local - 1.0) / up, per_peer * (g - local) / net);
+}
+
 RooflineCostModel::RooflineCostModel(const HardwareSpec& hw, OperatingPoint at) : hw_(hw) {
   if (at.sm_clock.value() > 0) clock_scale_ = at.sm_clock / hw.compute.clocks.boost;
   if (at.mem_clock.value() > 0 && hw.hbm.clock) mem_scale_ = at.mem_clock / *hw.hbm.clock;
@@ -68,17 +81,12 @@ OpCost RooflineCostModel::cost(const Op& op) const {
     // A group over several scale-up domains: the ring runs at the slower fabric's line rate;
     // all-to-all sends its off-node share over the network while the rest goes over the scale-up
     // fabric (AnalyticalCostModel::collective_plan, with efficiencies).
-    const int64_t domain = hw_.scale_up ? hw_.scale_up->domain : 0;
-    const int64_t nodes = s->nodes > 0 ? s->nodes : (domain > 0 ? (s->gpus + domain - 1) / domain : 1);
+    const int64_t nodes = collective_nodes(hw_, *s);
     if (nodes > 1) {
       const double up = fabric_bandwidth(hw_).value(), net = hw_.scale_out->bandwidth.value();
-      const double w = op.wire_bytes.value(), g = static_cast<double>(s->gpus);
-      if (s->kind == CollectiveKind::AllToAll) {
-        const double local = std::ceil(g / static_cast<double>(nodes));
-        c.comm = Seconds(std::max(w * (local - 1.0) / (g - 1.0) / up, w * (g - local) / (g - 1.0) / net));
-      } else {
-        c.comm = Seconds(w / std::min(up, net));
-      }
+      const double w = op.wire_bytes.value();
+      c.comm = Seconds(s->kind == CollectiveKind::AllToAll ? all_to_all_split_seconds(w, s->gpus, nodes, up, net)
+                                                           : w / std::min(up, net));
     }
   }
   c.time = std::max({c.compute, c.memory, c.comm});

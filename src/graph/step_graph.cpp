@@ -106,6 +106,15 @@ void store_kv_as(Op& att, const KvFormat& f) {
   att.dequant_elements = kv_elems;
 }
 
+namespace {
+// The dtype a weight GEMM in format f computes in: W8A8 for 8-bit formats (int8 or fp8); the
+// activations' 16-bit type for weight-only 4-bit formats and for unquantized ones.
+DType weight_math_dtype(const WeightFormat& f, DType act) {
+  if (f.payload_bits <= 4.0 || f.payload_bits > 8.0) return act;
+  return f.name.rfind("int8", 0) == 0 ? DType::INT8 : DType::FP8;
+}
+}  // namespace
+
 void store_experts_as(Op& experts, const WeightFormat& f) {
   // Built with 16-bit activations (make_moe_experts counts weights and activations in one dtype):
   // the weights are then re-counted in their stored bits, scales included, and the math runs as a
@@ -115,15 +124,13 @@ void store_experts_as(Op& experts, const WeightFormat& f) {
   experts.bytes_read = experts.bytes_read - experts.weight_bytes + stored;
   experts.weight_bytes = stored;
   std::get<MoeShape>(experts.shape).weight_bits = f.bits_per_weight();
-  if (f.payload_bits <= 8.0 && f.payload_bits > 4.0)
-    experts.dtype = f.name.rfind("int8", 0) == 0 ? DType::INT8 : DType::FP8;
+  experts.dtype = weight_math_dtype(f, experts.dtype);
 }
 
 Op make_weight_gemm(std::string name, int64_t m, int64_t n, int64_t k, DType act, const WeightFormat& f,
                     int64_t batch, double stored_bytes, Impl impl) {
   const bool four_bit = f.payload_bits <= 4.0;
-  // W8A8 for 8-bit formats; weight-only (activations in 16 bits) for 4-bit ones.
-  const DType math = four_bit ? act : (f.payload_bits <= 8.0 ? (f.name.rfind("int8", 0) == 0 ? DType::INT8 : DType::FP8) : act);
+  const DType math = weight_math_dtype(f, act);
   Op op = make_gemm(std::move(name), m, n, k, math, batch);
   const Bytes stored(stored_bytes > 0 ? stored_bytes : static_cast<double>(batch) * f.matrix_bytes(n, k));
   op.bytes_read = op.bytes_read - op.weight_bytes + stored;

@@ -89,6 +89,13 @@ class RooflineCostModel final : public CostModel {
 FlopRate roofline_peak(const HardwareSpec& hw, const Op& op);
 // Per-direction bandwidth between two GPUs of a group (scale-up fabric, else PCIe).
 Bandwidth fabric_bandwidth(const HardwareSpec& hw);
+// Scale-up domains (nodes) a collective's group spans: the shape's own count, else as few as hold
+// it (ceil(gpus / scale_up.domain)); 1 when the file gives no domain.
+int64_t collective_nodes(const HardwareSpec& hw, const CollectiveShape& s);
+// An all-to-all's time for its bytes over `nodes` nodes: each of the g - 1 peers gets an equal
+// share at once, the on-node peers' over the scale-up fabric (`up`, bytes/s), the others' over the
+// network (`net`), in parallel: the slower side sets it.
+double all_to_all_split_seconds(double wire_bytes, int64_t gpus, int64_t nodes, double up, double net);
 
 struct StepCost {
   std::vector<OpCost> ops;  // aligned with StepGraph::order()
