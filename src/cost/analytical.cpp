@@ -14,6 +14,7 @@ namespace {
 struct Tile {
   int m, n;
   double KernelParams::*rel;  // relative efficiency parameter (nullptr: from the tile's size)
+  int stages = 0;             // cp.async pipeline stages, when the kernel's name gives them (0: not modelled)
 };
 // Hopper tile shapes of fixed size (CTA tile M x N), for the tf32 and fp32 kernels cuBLASLt runs
 // on H200 (sm90_xmma / sm80_xmma, traces/h200/profile/gemm_kernels.jsonl).
@@ -27,8 +28,11 @@ constexpr Tile kFp32Gemv{1, 128, nullptr};
 // transposed product, so those names are n x m: as tiles of y[m, n] they are 64x64, 64x128,
 // 128x128 and 256x128 (m x n). Their efficiencies are their own (int8_tile_*), not the Hopper
 // kernels'.
-constexpr Tile kInt8Tiles[] = {{256, 128, nullptr}, {128, 128, &KernelParams::int8_tile_128x128},
-                               {64, 128, &KernelParams::int8_tile_64x128}, {64, 64, &KernelParams::int8_tile_64x64}};
+// Each with the pipeline depth its name gives (cutlass_80_tensorop_i16832gemm_s8_<n x m>_<k step>x
+// <stages>: 128x256_128x3, 128x128_128x5, 128x64_128x3, 64x64_128x6), k steps of 128.
+constexpr Tile kInt8Tiles[] = {{256, 128, nullptr, 3}, {128, 128, &KernelParams::int8_tile_128x128, 5},
+                               {64, 128, &KernelParams::int8_tile_64x128, 3}, {64, 64, &KernelParams::int8_tile_64x64, 6}};
+constexpr int64_t kInt8KStep = 128;
 // Weight-only quantized GEMMs (Marlin-style kernels) tile the batch in 16-row steps.
 constexpr Tile kMarlinTiles[] = {{16, 256, nullptr}, {32, 256, nullptr}};
 
@@ -144,7 +148,7 @@ double AnalyticalCostModel::tile_rate(int tile_m, int tile_n) const {
 }
 
 GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
-                                        double weight_bytes, double dequant_elements) const {
+                                        double weight_bytes, double dequant_elements, bool warm_l2) const {
   auto rate = hw_.peak_rate(d);
   if (!rate) throw InputError(fmt::format("{} has no {} matrix unit", hw_.name, to_string(d)));
   const double peak_sm = rate->value() * sm_scale_ * p_.gemm_eff(d) / sms_;
@@ -167,7 +171,14 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
 
   // The plan of one candidate: tile tm x tn (mt x nt of them, times batch) at relative rate
   // rel, split over `splits` slices of k.
-  auto plan = [&](int tm, int tn, int64_t mt, int64_t nt, double rel, int64_t splits) {
+  // Operands that come from HBM (not a benchmark's L2-resident repeat) and a CTA alone on its
+  // SM: a k-step cannot beat the loads in flight ahead of it (gemm_cold_load_latency). Weights
+  // every SM reads stay L2-resident only up to half the L2: each of its two partitions caches
+  // what its own SMs read (NVIDIA's A100/H100 whitepapers), so shared data is held twice.
+  // Measured (traces/h200/profile/gemm_latency.jsonl): repeated int8 weights of 25 MB ran warm,
+  // 29-37 MB partly, 42 MB as cold.
+  const bool cold = !warm_l2 || w > 0.5 * l2_bytes_;
+  auto plan = [&](int tm, int tn, int64_t mt, int64_t nt, double rel, int64_t splits, int stages) {
     GemmPlan c;
     c.tile_m = tm;
     c.tile_n = tn;
@@ -178,6 +189,11 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
     c.waves = static_cast<double>(ceil_div(c.ctas, sms_));
     c.cta_flops = 2.0 * tm * tn * static_cast<double>(splits > 1 ? ceil_div(k, splits) : k);
     c.cta_time = c.cta_flops / (peak_sm * rel);
+    if (stages > 1 && cold && c.ctas <= sms_ && p_.gemm_cold_load_latency > 0) {
+      const double ksteps = static_cast<double>(ceil_div(splits > 1 ? ceil_div(k, splits) : k, kInt8KStep));
+      c.load_floor = ksteps * p_.gemm_cold_load_latency / (stages - 1);
+      c.cta_time = std::max(c.cta_time, c.load_floor);
+    }
     c.dequant_ops = dequant_ops_per_row * static_cast<double>(mt);
     c.bytes_read = read;
     c.bytes_written = written;
@@ -194,24 +210,24 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
   };
   GemmPlan best;
   best.time = 1e30;
-  auto evaluate = [&](int tm, int tn, int64_t mt, int64_t nt, double rel, int64_t splits) {
-    const GemmPlan c = plan(tm, tn, mt, nt, rel, splits);
+  auto evaluate = [&](int tm, int tn, int64_t mt, int64_t nt, double rel, int64_t splits, int stages) {
+    const GemmPlan c = plan(tm, tn, mt, nt, rel, splits, stages);
     if (c.time < best.time) best = c;
   };
   // Each tile with and without split-K: when its tiles cannot fill the SMs and k is long enough
   // to share (>= 256 per split), the split that fills them, or (as cuBLASLt also does on
   // memory-bound shapes: 64 tiles of 64x8 at m = 1 on fp8) the tiles alone.
-  auto consider = [&](int tm, int tn, int64_t mt, double rel) {
+  auto consider = [&](int tm, int tn, int64_t mt, double rel, int stages = 0) {
     const int64_t nt = ceil_div(n, tn);
-    evaluate(tm, tn, mt, nt, rel, 1);
+    evaluate(tm, tn, mt, nt, rel, 1, stages);
     const int64_t tiles = mt * nt * batch;
     if (tiles < sms_ && split_k) {
       const int64_t splits = std::clamp<int64_t>(sms_ / tiles, 1, std::max<int64_t>(1, k / 256));
-      if (splits > 1) evaluate(tm, tn, mt, nt, rel, splits);
+      if (splits > 1) evaluate(tm, tn, mt, nt, rel, splits, stages);
     }
   };
   auto consider_tile = [&](const Tile& t) {
-    consider(t.m, t.n, ceil_div(m, t.m), t.rel ? p_.*(t.rel) : tile_rate(t.m, t.n));
+    consider(t.m, t.n, ceil_div(m, t.m), t.rel ? p_.*(t.rel) : tile_rate(t.m, t.n), t.stages);
   };
   if (int8) {
     if (p_.int8_small_tile_waves > 0) {
@@ -301,12 +317,12 @@ GemmPlan AnalyticalCostModel::gemm_plan(const Op& op, double overhead) const {
     return c;
   }
   return gemm_plan(g.m, g.n, g.k, g.batch, op.dtype, overhead,
-                   op.dequant_elements > 0 ? op.weight_bytes.value() : 0.0, op.dequant_elements);
+                   op.dequant_elements > 0 ? op.weight_bytes.value() : 0.0, op.dequant_elements, g.warm_l2);
 }
 
 OpCost AnalyticalCostModel::gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
-                                 double weight_bytes, double dequant_elements) const {
-  return gemm_cost(gemm_plan(m, n, k, batch, d, overhead, weight_bytes, dequant_elements));
+                                 double weight_bytes, double dequant_elements, bool warm_l2) const {
+  return gemm_cost(gemm_plan(m, n, k, batch, d, overhead, weight_bytes, dequant_elements, warm_l2));
 }
 
 AttentionPlan AnalyticalCostModel::attention_plan(const Op& op, double overhead) const {

@@ -75,6 +75,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.int8_deep_k; }, true},
       {"gemm_wave_overhead", true, 0, 50e-6,  1e-6, "GEMM time per wave of tiles: pipeline fill and epilogue",
        [](KernelParams& p) -> double& { return p.gemm_wave_overhead; }},
+      {"gemm_cold_load_latency", true, 0, 5e-6, 1.0e-6, "time for a multistage (cp.async) GEMM kernel's operand loads from HBM to reach a CTA that is alone on its SM: with s pipeline stages, s - 1 k-steps of loads are in flight, so a k-step takes at least this / (s - 1) (the int8 kernels, whose stage counts are in their names: traces/h200/profile/gemm_latency.jsonl); 0 = no floor",
+       [](KernelParams& p) -> double& { return p.gemm_cold_load_latency; }},
       {"gemm_stream_ctas", false, 0.05, 8.0,  1.0, "CTAs per SM a GEMM needs in flight to reach full HBM bandwidth",
        [](KernelParams& p) -> double& { return p.gemm_stream_ctas; }},
       {"gemm_memory_efficiency", false, 0.3, 1.0, 0.9, "GEMM operand and output streams: fraction of the pure read/write stream rates (hbm_*_efficiency) they reach with all CTAs in flight",

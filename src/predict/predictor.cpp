@@ -144,6 +144,7 @@ json Predictor::explain(const Op& op, const OpCost& c, const CostModel& cm, Issu
     e["gemm"] = {{"tile_m", g.tile_m}, {"tile_n", g.tile_n}, {"tile_rate", g.tile_efficiency},
                  {"tiles", g.tiles},   {"split_k", g.splits}, {"ctas", g.ctas},
                  {"waves", g.waves},   {"hbm_fill", g.fill}};
+    if (g.load_floor > 0) e["gemm"]["load_floor_ms"] = g.load_floor * 1e3;  // the k-loop's latency bound per CTA
   } else if (op.kind == OpKind::Attention) {
     const AttentionPlan a = an->attention_plan(op, an->kernel_overhead(mode));
     e["attention"] = {{"phase", a.prefill ? "prefill" : "decode"}, {"work_items", a.items},

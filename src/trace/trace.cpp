@@ -171,7 +171,11 @@ Case parse_case(const json& o, const std::string& where) {
 
   if (op == "gemm") {
     const int64_t m = f.pos_int("m"), n = f.pos_int("n"), k = f.pos_int("k");
-    if (!f.has("weight_format")) return make_gemm("gemm", m, n, k, f.dtype(true));
+    if (!f.has("weight_format")) {
+      Op g = make_gemm("gemm", m, n, k, f.dtype(true));
+      std::get<GemmShape>(g.shape).warm_l2 = f.boolean("warm_l2", false);
+      return g;
+    }
     // Quantized weights: dtype is the activations' (weight-only 4-bit) or the math's (W8A8).
     WeightFormat wf;
     try {

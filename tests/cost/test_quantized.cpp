@@ -192,3 +192,34 @@ TEST(Quantized, Int8TileIsCuBlasLtsChoiceNotTheFastest) {
   // 256 x 8192 x 28672: 1 x 64 = 64 large tiles < 231; k >= 8192: 128x128 (ran s8_128x128).
   EXPECT_EQ(tile(256, 8192, 28672), "128x128");
 }
+
+TEST(Quantized, Int8KLoopWaitsOnColdLoadsWhenItsCtaIsAloneOnItsSm) {
+  // 128 x 6144 x 4096 int8 runs 96 CTAs of the 64x128 tile (s8_128x64_128x3: 3 stages, k steps
+  // of 128) on 132 SMs: one CTA per SM, 4096 / 128 = 32 k-steps with 2 steps of loads in flight.
+  // With a cold-load latency of 1 us a k-step takes at least 0.5 us: 16 us per CTA, whatever the
+  // tensor cores could do. Warm operands (L2-resident) have no floor; nor has the 64x64 tile of
+  // the same k (6 stages: 0.2 us a step), nor a shape with more CTAs than SMs.
+  KernelParams p = *h200().kernel_model;
+  p.int8_small_tile_waves = 1.25;
+  p.int8_large_tile_waves = 1.75;
+  p.int8_deep_k = 8192;
+  p.gemm_cold_load_latency = 1e-6;
+  const AnalyticalCostModel m(h200(), p);
+  const GemmPlan cold = m.gemm_plan(128, 6144, 4096, 1, DType::INT8, 0.0, 0.0, 0.0, false);
+  ASSERT_EQ(cold.tile_m, 64);
+  ASSERT_EQ(cold.tile_n, 128);
+  EXPECT_EQ(cold.ctas, 96);
+  EXPECT_NEAR(cold.load_floor, 32 * 0.5e-6, 1e-12);
+  EXPECT_NEAR(cold.cta_time, 16e-6, 1e-12);  // the tile's math (~11-12 us at the fitted rate) is below it
+  const GemmPlan warm = m.gemm_plan(128, 6144, 4096, 1, DType::INT8, 0.0, 0.0, 0.0, true);
+  EXPECT_EQ(warm.load_floor, 0.0);
+  EXPECT_LT(warm.cta_time, 16e-6);
+  EXPECT_NEAR(cold.compute - warm.compute, 16e-6 - warm.cta_time, 1e-12);  // one wave
+  // 64x64 (6 stages) at 32 x 6144 x 4096: 96 CTAs, floor 32 x 0.2 us = 6.4 us.
+  const GemmPlan small = m.gemm_plan(32, 6144, 4096, 1, DType::INT8, 0.0, 0.0, 0.0, false);
+  ASSERT_EQ(small.tile_m, 64);
+  ASSERT_EQ(small.tile_n, 64);
+  EXPECT_NEAR(small.load_floor, 32 * 0.2e-6, 1e-12);
+  // 512 x 6144 x 4096: 768 CTAs of 64x128 share the SMs, which hide each other's loads.
+  EXPECT_EQ(m.gemm_plan(512, 6144, 4096, 1, DType::INT8, 0.0, 0.0, 0.0, false).load_floor, 0.0);
+}

@@ -43,6 +43,7 @@ const HardwareSpec& pinned_h200() {
     p.gemm_overhead = 1.327e-6;
     p.gemm_tile_intensity = 0;  // every tile at the 128x256 rate (these derivations predate the tile-size rate)
     p.gemm_wave_overhead = 0.6379e-6;
+    p.gemm_cold_load_latency = 0;  // (these derivations predate the k-loop latency floor)
     p.gemm_stream_ctas = 0.7694;
     p.collective_latency = 39.08e-6;
     p.collective_latency_growth = 0;  // 39.08 us on any group size

@@ -23,7 +23,8 @@ struct GemmPlan {
   int64_t ctas = 0;            // tiles x splits
   double waves = 0;            // ceil(ctas / SMs)
   double cta_flops = 0;        // matrix FLOPs of one CTA (its tile over its k slice)
-  double cta_time = 0;         // s, one CTA's matrix math at the tile's rate
+  double cta_time = 0;         // s, one CTA's matrix math at the tile's rate (or its load floor)
+  double load_floor = 0;       // s, one CTA's k-loop bound by its operand loads' latency (0: none)
   double dequant_ops = 0;      // CUDA-core ops expanding quantized weights, whole kernel
   double bytes_read = 0, bytes_written = 0;  // split-K fp32 partials included
   double fill = 1;             // fraction of the HBM rate its CTAs in flight reach
@@ -113,13 +114,14 @@ class AnalyticalCostModel final : public CostModel {
   // weight_bytes: stored weight bytes when quantized (0 = dense in d); dequant_elements: weights
   // expanded on the CUDA cores per row of tiles.
   [[nodiscard]] OpCost gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
-                            double weight_bytes = 0, double dequant_elements = 0) const;
+                            double weight_bytes = 0, double dequant_elements = 0, bool warm_l2 = false) const;
   [[nodiscard]] Seconds stream(double bytes_read, double bytes_written, bool warm_l2, double efficiency = 1.0) const;
 
   // Plans (see above), shared with the cycle-approximate lowering. overhead: the fixed per-kernel
   // time of the launch mode (it enters the GEMM's tile choice through split-K's extra kernel).
+  // warm_l2: the operands sit in L2 (no latency floor on the k-loop while they fit).
   [[nodiscard]] GemmPlan gemm_plan(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
-                                   double weight_bytes = 0, double dequant_elements = 0) const;
+                                   double weight_bytes = 0, double dequant_elements = 0, bool warm_l2 = false) const;
   // The GEMM of a Gemm or MoeRouter op (quantized weights when the op has dequant elements).
   [[nodiscard]] GemmPlan gemm_plan(const Op& op, double overhead) const;
   [[nodiscard]] AttentionPlan attention_plan(const Op& op, double overhead) const;

@@ -40,6 +40,9 @@ std::string_view to_string(CollectiveKind k);
 struct GemmShape {
   int64_t m = 0, n = 0, k = 0;
   int64_t batch = 1;
+  // The operands were just read and still sit in L2 (a benchmark repeating one weight matrix).
+  // False in a model step: each layer's weights come from HBM.
+  bool warm_l2 = false;
 };
 
 struct AttentionShape {

@@ -50,6 +50,9 @@ struct KernelParams {
   // ... else 128x128 when k is at least this deep, 64x128 below it.
   double int8_deep_k = 0;
   double gemm_wave_overhead = 0; // seconds per wave: pipeline fill and epilogue
+  // seconds for a multistage GEMM's pipelined operand loads from HBM to arrive when its CTA is the
+  // only one on its SM; a k-step takes at least this / (stages - 1). 0 = no latency floor.
+  double gemm_cold_load_latency = 0;
   double gemm_stream_ctas = 1;   // CTAs per SM a GEMM needs in flight to reach full HBM bandwidth
   double gemm_memory_efficiency = 1;  // a GEMM's operand streams as a fraction of a pure stream's HBM rate
   double grouped_gemm_compute_efficiency = 1;  // torch._grouped_mm (MoE experts) vs a dense GEMM: compute side
