@@ -6,13 +6,17 @@ flight behind the one being computed; if a load from HBM takes longer than two s
 work, the k-loop waits on memory latency, not bandwidth.
 Two parts:
   latency  pointer chases (one Triton program, one thread's dependent 8-byte loads, one per 512 B
-           slot of a random cycle) over 8 MiB (L2-resident after a first pass) and 256 MiB / 1 GiB
-           (mostly HBM): ns per load, from the difference of two chain lengths.
+           slot of a random cycle) over 8 MiB (L2-resident after a first pass) and 64 MiB-1 GiB
+           (L2 flushed before each chase: HBM): ns per load, from the difference of two chain
+           lengths.
+HARNESS_GL_PARTS="latency" (or "gemm") runs one part.
   gemm     torch._int_mm at shapes whose tile leaves one CTA per SM, and controls, each timed
            queued with cold weights (rotating copies > 5x L2, as quant.py) and warm (one copy,
            L2-resident), as op records (op=gemm, warm_l2), with the kernel the profiler saw.
 Usage: gemm_latency.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
+import os
+
 from hcommon import LIST_CASES, Out, bench, kernel_events, list_cases, log, out_path, run_cases
 
 if not LIST_CASES:  # listing the cases needs no torch
@@ -21,7 +25,8 @@ if not LIST_CASES:  # listing the cases needs no torch
     import triton.language as tl
 
 ROTATE_BYTES = 320 << 20
-CHASE = [("l2", 8 << 20), ("hbm", 256 << 20), ("hbm", 1 << 30)]
+CHASE = [("l2", 8 << 20), ("hbm", 64 << 20), ("hbm", 256 << 20), ("hbm", 1 << 30)]
+PARTS = os.environ.get("HARNESS_GL_PARTS", "latency gemm").split()  # which parts to run
 SLOT = 64  # int64 elements per slot: 512 B, one load per slot
 # (m, n, k): committed and held-out shapes of the 128x64 3-stage tile with one CTA per SM, then
 # controls (other tiles, or several CTAs per SM), then shapes in no trace.
@@ -33,8 +38,8 @@ SHAPES = [(128, 6144, 4096), (256, 4096, 4096), (96, 7168, 5120),
 
 
 def cases():
-    return [("latency", w, b) for w, b in CHASE] + [("gemm", m, n, k, warm) for m, n, k in SHAPES
-                                                   for warm in (False, True)]
+    c = [("latency", w, b) for w, b in CHASE] if "latency" in PARTS else []
+    return c + ([("gemm", m, n, k, warm) for m, n, k in SHAPES for warm in (False, True)] if "gemm" in PARTS else [])
 
 
 if not LIST_CASES:
@@ -54,14 +59,32 @@ def chain(nbytes):
     return nxt, n
 
 
-def chase_ns(nxt, steps):
+_FLUSH = []
+
+
+def flush_l2():
+    """write 512 MiB (> 8x L2) so that nothing of the chain stays in L2"""
+    if not _FLUSH:
+        _FLUSH.append(torch.empty(512 << 20, device="cuda", dtype=torch.uint8))
+    _FLUSH[0].fill_(1)
+
+
+def chase_ns(nxt, steps, cold):
+    """ns per dependent load: the difference of a chase of `steps` and one of steps/4 loads, each
+    the best of 3. cold: L2 flushed before each chase (session 9's first version warmed the chain
+    with a pass over the same slots, so its 256 MiB and 1 GiB chases read L2); else the chain is
+    walked once first and the timed chases read what it left in L2."""
     out = torch.zeros(1, device="cuda", dtype=torch.int64)
-    _chase[(1,)](nxt, out, 0, steps, num_warps=1)  # compile + warm (a first pass over the chain)
+    _chase[(1,)](nxt, out, 0, 4, num_warps=1)  # compile (4 loads)
+    if not cold:
+        _chase[(1,)](nxt, out, 0, steps, num_warps=1)  # warm the slots the chases visit
     torch.cuda.synchronize()
     ts = []
     for s in (steps // 4, steps):
         best = None
         for _ in range(3):
+            if cold:
+                flush_l2()
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             a.record()
             _chase[(1,)](nxt, out, 0, s, num_warps=1)
@@ -85,7 +108,7 @@ def main():
             _, where, nbytes = c
             nxt, n = chain(nbytes)
             steps = min(40000, 4 * n) if where == "l2" else 40000
-            ns = chase_ns(nxt, steps)
+            ns = chase_ns(nxt, steps, cold=where != "l2")
             del nxt
             torch.cuda.empty_cache()
             return {"latency_probe": where, "bytes": nbytes, "slot_bytes": SLOT * 8, "slots": n, "steps": steps,
