@@ -113,11 +113,13 @@ Seconds AnalyticalCostModel::host_cost(const Op& op, IssueMode mode, bool in_seq
   return t;
 }
 
-StreamPlan AnalyticalCostModel::stream_plan(double r, double w, bool warm_l2, double efficiency) const {
+StreamPlan AnalyticalCostModel::stream_plan(double r, double w, bool warm_l2, double efficiency,
+                                            double footprint) const {
   // Data already in L2 (a working set below its capacity, just written or reused) streams at the
-  // L2 rate; everything else at the achievable HBM read and write rates.
+  // L2 rate; everything else at the achievable HBM read and write rates. A second read of bytes
+  // the kernel has just read (a row kernel's second pass) adds traffic, not working set.
   StreamPlan s;
-  if (warm_l2 && r + w <= l2_bytes_) {
+  if (warm_l2 && (footprint < 0 ? r + w : footprint) <= l2_bytes_) {
     s.l2 = true;
     s.nominal_bytes = (r + w) / efficiency;
     s.time = (r + w) / (bw_l2_ * efficiency);
@@ -133,8 +135,8 @@ StreamPlan AnalyticalCostModel::stream_plan(double r, double w, bool warm_l2, do
   return s;
 }
 
-Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2, double efficiency) const {
-  return Seconds(stream_plan(r, w, warm_l2, efficiency).time);
+Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2, double efficiency, double footprint) const {
+  return Seconds(stream_plan(r, w, warm_l2, efficiency, footprint).time);
 }
 
 double AnalyticalCostModel::tile_rate(int tile_m, int tile_n) const {
@@ -661,7 +663,8 @@ OpCost AnalyticalCostModel::elementwise(const Op& op, IssueMode mode, double ove
   // writes, embedding gathers. Their compute is small next to their bytes.
   OpCost c;
   const ElementwiseStream s = elementwise_stream(op);
-  c.memory = std::max(stream(op.bytes_read.value() + s.extra_read, op.bytes_written.value(), s.warm_l2, s.efficiency),
+  c.memory = std::max(stream(op.bytes_read.value() + s.extra_read, op.bytes_written.value(), s.warm_l2, s.efficiency,
+                             op.bytes_read.value() + op.bytes_written.value()),
                       Seconds(s.serial)) +
              Seconds(s.chain);
   c.compute = Seconds(op.flops.value() / (hw_.compute.vector_fp32.value() * sm_scale_));
