@@ -69,6 +69,23 @@ TEST(Stream, RmsNormRowsLongerThanOnChipAreReadTwice) {
   EXPECT_NEAR(m.cost(mid).memory.value(), (1.5 * in + 12288.0 + in) / kBw, 1e-12);
 }
 
+TEST(Stream, RereadBytesAddTrafficNotWorkingSet) {
+  // F.rms_norm, 1536 rows of 7168 bf16 (14 KiB, beyond an 8 KiB on-chip row: read twice), warm.
+  // Touched: 22.0 MB in (plus the 14 KB weight) and 22.0 MB out = 44 MB, under the 60 MiB L2
+  // (62.9 MB); moved: 66 MB with the second read. Resident by the 44 MB: all 66 MB at the L2
+  // rate (2 x 4.8 TB/s here), not at HBM's because 66 MB exceeds the L2.
+  KernelParams p = ideal();
+  p.row_kernel_onchip_bytes = 8192;
+  AnalyticalCostModel m(h200(), p);
+  Op op = make_rmsnorm("n", 1536, 7168, DType::BF16, Impl::TorchFunctional);
+  const double in = 1536.0 * 7168 * 2, out = in, weight = 7168.0 * 2;
+  // elementwise_stream marks a norm's input warm (the previous kernel wrote it).
+  const double again = (14336.0 - 8192.0) / 8192.0;  // 0.75 of each row read again
+  EXPECT_NEAR(m.cost(op).memory.value(), (in + weight + again * in + out) / (2.0 * kBw), 1e-12);
+  // The same traffic with a touched set beyond the L2 streams from HBM.
+  EXPECT_NEAR(m.stream(in + again * in, out, true, 1.0, 70e6).value(), (in + again * in + out) / kBw, 1e-12);
+}
+
 TEST(Stream, RmsNormWithFewRowsIsOneCtaWalkingItsRowTwice) {
   KernelParams p = ideal();
   p.row_kernel_onchip_bytes = 8192;
