@@ -114,12 +114,14 @@ Seconds AnalyticalCostModel::host_cost(const Op& op, IssueMode mode, bool in_seq
 }
 
 StreamPlan AnalyticalCostModel::stream_plan(double r, double w, bool warm_l2, double efficiency,
-                                            double footprint) const {
+                                            double reread) const {
   // Data already in L2 (a working set below its capacity, just written or reused) streams at the
   // L2 rate; everything else at the achievable HBM read and write rates. A second read of bytes
   // the kernel has just read (a row kernel's second pass) adds traffic, not working set.
+  const bool resident = warm_l2 && r + w <= l2_bytes_;
+  r += reread;
   StreamPlan s;
-  if (warm_l2 && (footprint < 0 ? r + w : footprint) <= l2_bytes_) {
+  if (resident) {
     s.l2 = true;
     s.nominal_bytes = (r + w) / efficiency;
     s.time = (r + w) / (bw_l2_ * efficiency);
@@ -135,8 +137,8 @@ StreamPlan AnalyticalCostModel::stream_plan(double r, double w, bool warm_l2, do
   return s;
 }
 
-Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2, double efficiency, double footprint) const {
-  return Seconds(stream_plan(r, w, warm_l2, efficiency, footprint).time);
+Seconds AnalyticalCostModel::stream(double r, double w, bool warm_l2, double efficiency, double reread) const {
+  return Seconds(stream_plan(r, w, warm_l2, efficiency, reread).time);
 }
 
 double AnalyticalCostModel::tile_rate(int tile_m, int tile_n) const {
@@ -663,8 +665,7 @@ OpCost AnalyticalCostModel::elementwise(const Op& op, IssueMode mode, double ove
   // writes, embedding gathers. Their compute is small next to their bytes.
   OpCost c;
   const ElementwiseStream s = elementwise_stream(op);
-  c.memory = std::max(stream(op.bytes_read.value() + s.extra_read, op.bytes_written.value(), s.warm_l2, s.efficiency,
-                             op.bytes_read.value() + op.bytes_written.value()),
+  c.memory = std::max(stream(op.bytes_read.value(), op.bytes_written.value(), s.warm_l2, s.efficiency, s.extra_read),
                       Seconds(s.serial)) +
              Seconds(s.chain);
   c.compute = Seconds(op.flops.value() / (hw_.compute.vector_fp32.value() * sm_scale_));

@@ -94,9 +94,10 @@ void Lowering::emit_gemm(const GemmPlan& best, DType d, Tick launch, std::vector
 // Streaming kernels as the analytical model's stream_plan: L2-resident working sets at the L2
 // rate, everything else at the achievable HBM read and write rates, PyTorch's kernels at a fraction.
 void Lowering::lower_stream(double r, double w, bool warm_l2, double efficiency, double flops, int kernels,
-                            Tick launch, std::vector<KernelPlan>& out, double footprint) const {
+                            Tick launch, std::vector<KernelPlan>& out, double reread) const {
   kernels = std::max(1, kernels);
-  const StreamPlan plan = plans_.stream_plan(r, w, warm_l2, efficiency, footprint);
+  const StreamPlan plan = plans_.stream_plan(r, w, warm_l2, efficiency, reread);
+  r += reread;
   const Resource res = plan.l2 ? Resource::L2 : Resource::Hbm;
   const double per_kernel_bytes = (r + w) / kernels;
   for (int i = 0; i < kernels; ++i) {
@@ -270,8 +271,8 @@ void Lowering::lower(const Op& op, IssueMode mode, std::vector<KernelPlan>& out,
   // Streaming kernels (AnalyticalCostModel::elementwise_stream).
   const ElementwiseStream es = plans_.elementwise_stream(op);
   const size_t first = out.size();
-  lower_stream(op.bytes_read.value() + es.extra_read, op.bytes_written.value(), es.warm_l2, es.efficiency,
-               op.flops.value(), op.kernels, overhead, out, op.bytes_read.value() + op.bytes_written.value());
+  lower_stream(op.bytes_read.value(), op.bytes_written.value(), es.warm_l2, es.efficiency, op.flops.value(),
+               op.kernels, overhead, out, es.extra_read);
   // A row kernel's latency-bound walk over its row: each CTA's serial part when the rows fit in
   // one wave (more rows: bandwidth-bound, as in the analytical model's max()).
   if (es.serial > 0 && op.as<RowShape>().rows <= machine().sms)

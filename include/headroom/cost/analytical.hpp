@@ -115,10 +115,10 @@ class AnalyticalCostModel final : public CostModel {
   // expanded on the CUDA cores per row of tiles.
   [[nodiscard]] OpCost gemm(int64_t m, int64_t n, int64_t k, int64_t batch, DType d, double overhead,
                             double weight_bytes = 0, double dequant_elements = 0, bool warm_l2 = false) const;
-  // footprint: the distinct bytes the kernel touches, when it reads some of them twice (< 0: all of
-  // bytes_read + bytes_written); L2 holds the working set when the footprint fits.
+  // reread: bytes read a second time right after the first read (a row kernel's second pass):
+  // traffic on top of bytes_read, not working set (L2 holds it when bytes_read + bytes_written fit).
   [[nodiscard]] Seconds stream(double bytes_read, double bytes_written, bool warm_l2, double efficiency = 1.0,
-                               double footprint = -1) const;
+                               double reread = 0) const;
 
   // Plans (see above), shared with the cycle-approximate lowering. overhead: the fixed per-kernel
   // time of the launch mode (it enters the GEMM's tile choice through split-K's extra kernel).
@@ -131,7 +131,7 @@ class AnalyticalCostModel final : public CostModel {
   // A GEMM tile's tensor-core rate relative to the 128x256 tile's (from gemm_tile_intensity).
   [[nodiscard]] double tile_rate(int tile_m, int tile_n) const;
   [[nodiscard]] StreamPlan stream_plan(double bytes_read, double bytes_written, bool warm_l2,
-                                       double efficiency = 1.0, double footprint = -1) const;
+                                       double efficiency = 1.0, double reread = 0) const;
   [[nodiscard]] ElementwiseStream elementwise_stream(const Op& op) const;
   [[nodiscard]] MoePlan moe_plan(const Op& op) const;
   // PyTorch's grouped GEMM (torch._grouped_mm, CUTLASS, SM90) over the groups' rows: its tile

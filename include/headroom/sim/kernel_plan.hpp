@@ -77,7 +77,7 @@ class Lowering {
                   std::vector<KernelPlan>& out, double weight_bytes = 0, double dequant_elements = 0) const;
   // Streaming kernels moving r bytes in and w bytes out (split evenly over `kernels` launches).
   void lower_stream(double r, double w, bool warm_l2, double efficiency, double flops, int kernels, Tick launch,
-                    std::vector<KernelPlan>& out, double footprint = -1) const;
+                    std::vector<KernelPlan>& out, double reread = 0) const;
   // Fixed per-kernel time for a launch mode (stream launch or CUDA-graph node).
   [[nodiscard]] Tick kernel_overhead(IssueMode mode) const;
 

@@ -12,11 +12,13 @@ Two parts:
 HARNESS_GL_PARTS="latency" (or "gemm") runs one part.
   gemm     torch._int_mm at shapes whose tile leaves one CTA per SM, and controls, each timed
            queued with cold weights (rotating copies > 5x L2, as quant.py) and warm (one copy,
-           L2-resident), as op records (op=gemm, warm_l2), with the kernel the profiler saw.
+           L2-resident), as op records (op=gemm, warm_l2), with the kernel the profiler saw;
+           weights and their exactness check are quant.py's.
 Usage: gemm_latency.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
 import os
 
+import quant
 from hcommon import LIST_CASES, Out, bench, kernel_events, list_cases, log, out_path, run_cases
 
 if not LIST_CASES:  # listing the cases needs no torch
@@ -24,7 +26,6 @@ if not LIST_CASES:  # listing the cases needs no torch
     import triton
     import triton.language as tl
 
-ROTATE_BYTES = 320 << 20
 CHASE = [("l2", 8 << 20), ("hbm", 64 << 20), ("hbm", 256 << 20), ("hbm", 1 << 30)]
 PARTS = os.environ.get("HARNESS_GL_PARTS", "latency gemm").split()  # which parts to run
 SLOT = 64  # int64 elements per slot: 512 B, one load per slot
@@ -101,7 +102,6 @@ def main():
     if list_cases([("gemm_latency", cs)]):
         return
     out = Out(out_path("gemm_latency.jsonl"), "gemm_latency.py")
-    weights = {}
 
     def case(c):
         if c[0] == "latency":
@@ -114,18 +114,9 @@ def main():
             return {"latency_probe": where, "bytes": nbytes, "slot_bytes": SLOT * 8, "slots": n, "steps": steps,
                     "ns_per_load": round(ns, 1)}
         _, m, n, k, warm = c
-        key = (n, k)
-        if key not in weights:
-            weights.clear()
-            torch.cuda.empty_cache()
-            copies = max(2, -(-ROTATE_BYTES // (n * k)))
-            weights[key] = [torch.randint(-127, 128, (n, k), device="cuda", dtype=torch.int8) for _ in range(copies)]
-        ws = weights[key]
+        ws, _ = quant.weights("int8", n, k)  # quant.py's rotating copies (> 5x L2), checked as it checks them
+        quant.check_shape("int8", n, k, ws)
         x = torch.randint(-127, 128, (m, k), device="cuda", dtype=torch.int8)
-        y = torch._int_mm(x[:32] if m >= 32 else x, ws[0].t())
-        ref = (x[:32] if m >= 32 else x).double() @ ws[0].double().t()
-        if not torch.equal(y.double(), ref):
-            raise RuntimeError("int8 check failed")
         nc = 1 if warm else len(ws)
         f = lambda i: torch._int_mm(x, ws[i % nc].t())  # noqa
         st = bench(f, queued=True, target_s=0.03, min_reps=10, max_reps=60)
