@@ -33,6 +33,13 @@ constexpr Tile kFp32Gemv{1, 128, nullptr};
 constexpr Tile kInt8Tiles[] = {{256, 128, nullptr, 3}, {128, 128, &KernelParams::int8_tile_128x128, 5},
                                {64, 128, &KernelParams::int8_tile_64x128, 3}, {64, 64, &KernelParams::int8_tile_64x64, 6}};
 constexpr int64_t kInt8KStep = 128;
+// tinygemm (torch._weight_int4pack_mm): a CTA covers 8 columns and 16 rows (the m16n8k16 MMA);
+// its 8 warps take 8 k-tiles of 16 each per iteration: 8192 weight elements per CTA iteration.
+constexpr int64_t kTinygemmCols = 8;
+constexpr int64_t kTinygemmRows = 16;
+constexpr int64_t kTinygemmKTile = 16;
+constexpr double kTinygemmKTilesPerIteration = 8 * 8;
+constexpr double kTinygemmIterationElements = 8.0 * 8 * 16 * 8;
 // Weight-only quantized GEMMs (Marlin-style kernels) tile the batch in 16-row steps.
 constexpr Tile kMarlinTiles[] = {{16, 256, nullptr}, {32, 256, nullptr}};
 
@@ -205,7 +212,8 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
       c.bytes_read += partials * static_cast<double>(splits);
       c.bytes_written += partials * static_cast<double>(splits);
     }
-    c.compute = c.waves * (c.cta_time + p_.gemm_wave_overhead) + c.dequant_ops / vector_rate;
+    c.wave_overhead = p_.gemm_wave_overhead;
+    c.compute = c.waves * (c.cta_time + c.wave_overhead) + c.dequant_ops / vector_rate;
     c.fill = std::min(1.0, static_cast<double>(c.ctas) / fill_ctas);
     c.memory = (c.bytes_read / bw_read_ + c.bytes_written / bw_write_) / (c.fill * p_.gemm_memory_efficiency);
     c.overhead = overhead + p_.gemm_overhead + (splits > 1 ? overhead : 0.0);
@@ -299,20 +307,30 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
 GemmPlan AnalyticalCostModel::gemm_plan(const Op& op, double overhead) const {
   const auto& g = op.as<GemmShape>();
   if (op.dequant_elements > 0 && op.impl == Impl::TorchReference) {
-    // PyTorch's own int4 kernel (torch._weight_int4pack_mm, "tinygemm"): measured on H200 its
-    // time grows linearly with m from m = 2 on at the same rate as at m = 4096 (traces/h200/
-    // quant.jsonl), i.e. its multiply-adds run on the CUDA cores, not the tensor cores. Per
-    // weight element: the dequantization once, then 2 FLOPs per activation row, all at a
-    // fraction of the fp32 vector rate; the stored weights stream from HBM beside it. The work
-    // is spread over every SM (one CTA per SM in the simulator).
+    // PyTorch's own int4 kernel (torch._weight_int4pack_mm, "tinygemm"): one CTA of 8 warps per
+    // 8 output columns and 16 activation rows (grid n/8 x ceil(m/16), profiled:
+    // traces/h200/profile/torch_gemm_kernels.jsonl); its 8 warps walk k in iterations of 8
+    // k-tiles of 16 each, interleaved, and half the warps take a remainder of 8 (k = 3584: 3.5
+    // iterations of 8192 weight elements, a remainder costing its share: the SM is busy with the
+    // other CTAs' iterations meanwhile). Its time grows linearly with m from
+    // m = 2 on at the same rate as at m = 4096 (traces/h200/quant.jsonl): per weight element
+    // the dequantization (once per row tile) and 2 operations per activation row, at a fraction
+    // of the CUDA cores' rate, and no fewer than torch_int4_min_rows rows (measured: m = 1 takes
+    // 0.90-0.99 of m = 2's time on all seven shapes). CTAs are equal, so the SM that holds the
+    // most of them, ceil(CTAs / SMs), sets the time; the stored weights stream from HBM beside it.
     GemmPlan c;
-    c.tile_m = static_cast<int>(std::min<int64_t>(g.m, 1 << 20));
-    c.tile_n = static_cast<int>(ceil_div(g.n, sms_));
-    c.tiles = c.ctas = sms_;
-    c.waves = 1;
-    const double elems = op.dequant_elements;
-    c.dequant_ops = elems * (p_.dequant_ops_per_element + 2.0 * static_cast<double>(g.m)) / p_.torch_int4_gemm_efficiency;
-    c.compute = c.dequant_ops / (hw_.compute.vector_fp32.value() * sm_scale_);
+    const int64_t row_tiles = ceil_div(g.m, kTinygemmRows);
+    c.tile_m = static_cast<int>(std::min<int64_t>(g.m, kTinygemmRows));
+    c.tile_n = kTinygemmCols;
+    c.tiles = c.ctas = ceil_div(g.n, kTinygemmCols) * row_tiles * g.batch;
+    c.waves = static_cast<double>(ceil_div(c.ctas, sms_));
+    const double iterations = static_cast<double>(ceil_div(g.k, kTinygemmKTile)) / kTinygemmKTilesPerIteration;
+    const double rows = std::max(static_cast<double>(g.m) / static_cast<double>(row_tiles), p_.torch_int4_min_rows);
+    const double cta_ops = iterations * kTinygemmIterationElements *
+                           (p_.dequant_ops_per_element + 2.0 * rows) / p_.torch_int4_gemm_efficiency;
+    c.dequant_ops = cta_ops * static_cast<double>(c.ctas);
+    c.cta_time = cta_ops / (hw_.compute.vector_fp32.value() * sm_scale_ / sms_);
+    c.compute = c.waves * c.cta_time;
     c.bytes_read = static_cast<double>(g.batch) * g.m * g.k * bytes_per_element(op.dtype) + op.weight_bytes.value();
     c.bytes_written = static_cast<double>(g.batch) * g.m * g.n * gemm_output_bytes(op.dtype);
     c.memory = c.bytes_read / bw_read_ + c.bytes_written / bw_write_;
@@ -482,7 +500,8 @@ GemmPlan AnalyticalCostModel::grouped_gemm_plan(const MoeRowBlocks& rows, int64_
   const double we = weight_element_bytes > 0 ? weight_element_bytes : e;
   c.bytes_read = rows.blocks[cluster_j] * static_cast<double>(n) * k * we + rows.rows * k * e;
   c.bytes_written = rows.rows * static_cast<double>(n) * gemm_output_bytes(d);
-  c.compute = c.waves * (c.cta_time + p_.gemm_wave_overhead);
+  c.wave_overhead = p_.gemm_wave_overhead;
+  c.compute = c.waves * (c.cta_time + c.wave_overhead);
   c.fill = std::min(1.0, static_cast<double>(c.ctas) / (sms_ * p_.gemm_stream_ctas));
   c.memory = (c.bytes_read / bw_read_ + c.bytes_written / bw_write_) / (c.fill * p_.gemm_memory_efficiency);
   c.overhead = overhead + p_.gemm_overhead;

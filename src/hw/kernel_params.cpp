@@ -91,6 +91,8 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.dequant_ops_per_element; }},
       {"torch_int4_gemm_efficiency", false, 0.02, 1.0, 0.4, "torch._weight_int4pack_mm (tinygemm): fraction of the CUDA-core fp32 rate its multiply-adds and dequantization reach",
        [](KernelParams& p) -> double& { return p.torch_int4_gemm_efficiency; }},
+      {"torch_int4_min_rows", false, 1.0, 16.0, 1.0, "torch._weight_int4pack_mm (tinygemm): activation rows a CTA costs at least (measured: at m = 1 the kernel takes 0.90-0.99 of its m = 2 time on all seven shapes of traces/h200/quant.jsonl)",
+       [](KernelParams& p) -> double& { return p.torch_int4_min_rows; }, true},
       {"attn_prefill_efficiency", false, 0.05, 1.0,  0.5, "flash-attention prefill main-loop fraction of the dense peak",
        [](KernelParams& p) -> double& { return p.attn_prefill_efficiency; }},
       {"attn_latent_efficiency", false, 0.0, 1.0, 0.4, "multi-head latent attention's absorbed decode (all query heads against one shared latent, shared_kv: compute-bound at any batch): main-loop fraction of the dense peak; 0 = attn_prefill_efficiency. Fitted to a Triton split-KV kernel (traces/h200/mla_attention.jsonl: tiles of 16-32 heads, fewer rows than the 64 of Hopper's warpgroup MMA); FlashMLA publishes 660 TFLOP/s on H800, 0.67 of the dense bf16 peak",

@@ -72,7 +72,7 @@ void Lowering::emit_gemm(const GemmPlan& best, DType d, Tick launch, std::vector
   // with its matrix math (analytical: added to the compute side).
   if (best.dequant_ops > 0)
     g.cta_cycles += work_to_cycles(best.dequant_ops / static_cast<double>(best.ctas), vector_per_cycle_);
-  g.cta_pipeline = seconds_to_ticks(p_.gemm_wave_overhead);
+  g.cta_pipeline = seconds_to_ticks(best.wave_overhead);
   g.cta_bytes = (best.bytes_read / p_.hbm_read_efficiency + best.bytes_written / p_.hbm_write_efficiency) /
                 (p_.gemm_memory_efficiency * static_cast<double>(best.ctas));
   g.mem = Resource::Hbm;

@@ -25,6 +25,7 @@ struct GemmPlan {
   double cta_flops = 0;        // matrix FLOPs of one CTA (its tile over its k slice)
   double cta_time = 0;         // s, one CTA's matrix math at the tile's rate (or its load floor)
   double load_floor = 0;       // s, one CTA's k-loop bound by its operand loads' latency (0: none)
+  double wave_overhead = 0;    // s, per wave of CTAs: pipeline fill and epilogue (gemm_wave_overhead)
   double dequant_ops = 0;      // CUDA-core ops expanding quantized weights, whole kernel
   double bytes_read = 0, bytes_written = 0;  // split-K fp32 partials included
   double fill = 1;             // fraction of the HBM rate its CTAs in flight reach

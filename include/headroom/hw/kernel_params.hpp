@@ -60,6 +60,7 @@ struct KernelParams {
   double scatter_add_rate = 0;  // bf16 atomic adds per second of a row scatter-add (torch index_add_, the MoE combine); 0: not limited
   double dequant_ops_per_element = 0;  // CUDA-core operations to expand one quantized weight/KV element
   double torch_int4_gemm_efficiency = 1;  // torch._weight_int4pack_mm: fraction of the CUDA-core rate reached
+  double torch_int4_min_rows = 1;         // ... costs at least this many activation rows (measured)
   // Attention (FlashAttention-2 kernels behind PyTorch's SDPA).
   double attn_prefill_efficiency = 1;    // fraction of the dense matrix peak in the main loop
   double attn_latent_efficiency = 0;     // ... of MLA's absorbed decode kernel (0: attn_prefill_efficiency)
