@@ -8,8 +8,14 @@ cache several times. Each (n, k) is checked once: the int4 kernel must be the li
 recovers from an identity input (x = I gives W_dq), int8 must match an exact int32 reference.
 Timing 'queued' (GPU time), like the other kernel scripts.
 Usage: quant.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the cases and exit)
+HARNESS_HELDOUT=1: the held-out shapes (Qwen2.5); HARNESS_HELDOUT=2: a second held-out set
+(Llama-3.2-3B, Mistral-NeMo-12B, Gemma-2-9B, Yi-34B projections at small batch).
 """
+import os
+
 from hcommon import HELDOUT, LIST_CASES, QUICK, Out, bench, list_cases, log, out_path, run_cases
+
+HELDOUT2 = os.environ.get("HARNESS_HELDOUT", "0") == "2"
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -19,7 +25,7 @@ GROUP = 128
 ROTATE_BYTES = 320 << 20  # > 5x the 60 MiB L2
 
 
-def shapes(heldout=HELDOUT):
+def shapes(heldout=HELDOUT, heldout2=HELDOUT2):
     """(n, k, model) of the weight matrices: Llama-3 8B and 70B projections"""
     s = [(6144, 4096, "llama3-8b qkv"), (28672, 4096, "llama3-8b gate-up"), (4096, 14336, "llama3-8b down"),
          (10240, 8192, "llama3-70b qkv"), (57344, 8192, "llama3-70b gate-up"), (8192, 28672, "llama3-70b down"),
@@ -27,10 +33,16 @@ def shapes(heldout=HELDOUT):
     if heldout:  # Qwen2.5-7B and -14B projections
         s = [(4608, 3584, "qwen2.5-7b qkv"), (37888, 3584, "qwen2.5-7b gate-up"), (3584, 18944, "qwen2.5-7b down"),
              (7168, 5120, "qwen2.5-14b qkv"), (5120, 13824, "qwen2.5-14b down")]
+    if heldout2:
+        s = [(5120, 3072, "llama3.2-3b qkv"), (16384, 3072, "llama3.2-3b gate-up"), (3072, 8192, "llama3.2-3b down"),
+             (6144, 5120, "mistral-nemo-12b qkv"), (5120, 14336, "mistral-nemo-12b down"),
+             (28672, 3584, "gemma2-9b gate-up"), (3584, 14336, "gemma2-9b down"), (7168, 20480, "yi-34b down")]
     return s[:2] if QUICK else s
 
 
-def ms_list(heldout=HELDOUT):
+def ms_list(heldout=HELDOUT, heldout2=HELDOUT2):
+    if heldout2:
+        return [2, 10] if QUICK else [1, 2, 4, 5, 10, 16, 40, 200]
     if heldout:
         return [3, 12] if QUICK else [1, 3, 6, 12, 24, 48, 96, 192, 384, 768, 1536, 3072]
     return [1, 16, 256] if QUICK else [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
@@ -42,7 +54,7 @@ def cases():
         for m in ms_list():
             c.append(("int4", m, n, k, what))
             c.append(("bf16", m, n, k, what))
-            if m > 16 and m in (32, 128, 512, 2048, 4096, 256, 24, 96, 384, 1536, 3072):
+            if m > 16 and m in (32, 128, 512, 2048, 4096, 256, 24, 96, 384, 1536, 3072, 40, 200):
                 c.append(("int8", m, n, k, what))
     return c
 
