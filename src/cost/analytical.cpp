@@ -323,7 +323,15 @@ GemmPlan AnalyticalCostModel::gemm_plan(const Op& op, double overhead) const {
     c.tile_m = static_cast<int>(std::min<int64_t>(g.m, kTinygemmRows));
     c.tile_n = kTinygemmCols;
     c.tiles = c.ctas = ceil_div(g.n, kTinygemmCols) * row_tiles * g.batch;
-    c.waves = static_cast<double>(ceil_div(c.ctas, sms_));
+    c.cuda_cores = true;
+    // An SM holds torch_int4_ctas_per_sm of them at once (registers), sharing its CUDA cores; a
+    // last, partial round costs at least torch_int4_tail_ctas CTAs (the CTAs left over land
+    // unevenly on the SMs that free up first).
+    const int64_t per_sm = ceil_div(c.ctas, sms_);
+    const int64_t resident = std::max<int64_t>(1, std::llround(p_.torch_int4_ctas_per_sm));
+    const int64_t full = per_sm / resident, rest = per_sm % resident;
+    c.waves = static_cast<double>(full * resident) +
+              (rest > 0 ? std::max<double>(static_cast<double>(rest), full > 0 ? p_.torch_int4_tail_ctas : 0.0) : 0.0);
     const double iterations = static_cast<double>(ceil_div(g.k, kTinygemmKTile)) / kTinygemmKTilesPerIteration;
     const double rows = std::max(static_cast<double>(g.m) / static_cast<double>(row_tiles), p_.torch_int4_min_rows);
     const double cta_ops = iterations * kTinygemmIterationElements *

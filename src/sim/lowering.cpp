@@ -64,7 +64,9 @@ void Lowering::emit_gemm(const GemmPlan& best, DType d, Tick launch, std::vector
   // and up use most of the 228 KiB of shared memory: one CTA per SM.
   KernelPlan g;
   g.label = best.splits > 1 ? "gemm_splitk" : "gemm";
-  g.work_units = best.ctas;
+  // A CUDA-core kernel's CTAs share an SM in rounds (gemm_plan's waves: the CTA-times of its
+  // busiest SM): as many units per SM.
+  g.work_units = best.cuda_cores ? static_cast<int64_t>(std::llround(best.waves)) * sms : best.ctas;
   g.ctas = std::min<int64_t>(best.ctas, gemm_grid_);
   g.ctas_per_sm = 1;
   g.cta_cycles = work_to_cycles(best.cta_flops, per_cycle * best.tile_efficiency);
@@ -74,7 +76,7 @@ void Lowering::emit_gemm(const GemmPlan& best, DType d, Tick launch, std::vector
     g.cta_cycles += work_to_cycles(best.dequant_ops / static_cast<double>(best.ctas), vector_per_cycle_);
   g.cta_pipeline = seconds_to_ticks(best.wave_overhead);
   g.cta_bytes = (best.bytes_read / p_.hbm_read_efficiency + best.bytes_written / p_.hbm_write_efficiency) /
-                (p_.gemm_memory_efficiency * static_cast<double>(best.ctas));
+                (p_.gemm_memory_efficiency * static_cast<double>(g.work_units));
   g.mem = Resource::Hbm;
   // analytical: a GEMM of fewer than SMs x gemm_stream_ctas tiles keeps too few loads in flight
   // to reach the HBM rate (fill < 1): each CTA draws at most rate / (SMs x gemm_stream_ctas).

@@ -111,12 +111,15 @@ TEST(Quantized, TorchInt4KernelRunsItsMathOnCudaCores) {
   // per CTA iteration (8 warps x 8 k-tiles x 16 x 8 columns), k / 1024 iterations. Per element:
   // dequant_ops_per_element once per row tile plus 2 ops per activation row (at least
   // torch_int4_min_rows), at torch_int4_gemm_efficiency of the 66.9 TFLOP/s fp32 rate, i.e.
-  // 66.9e12 / 132 per SM; the SM holding the most CTAs, ceil(CTAs / 132), sets the time.
+  // 66.9e12 / 132 per SM; the SM holding the most CTAs, ceil(CTAs / 132), sets the time. An SM
+  // holds 4 at once; a last, partial round costs at least 2 CTAs' time.
   HardwareSpec hw = h200();
   KernelParams p = hw.kernel_model.value_or(KernelParams{});
   p.dequant_ops_per_element = 4;
   p.torch_int4_gemm_efficiency = 0.5;
   p.torch_int4_min_rows = 2;
+  p.torch_int4_ctas_per_sm = 4;
+  p.torch_int4_tail_ctas = 2;
   p.graph_kernel_overhead = 2e-6;
   p.gemm_overhead = 1e-6;
   hw.kernel_model = p;
@@ -127,9 +130,10 @@ TEST(Quantized, TorchInt4KernelRunsItsMathOnCudaCores) {
   };
   auto t = [&](int64_t m, int64_t n = 4096) { return am.cost(gemm(m, n), IssueMode::Graph).time.value(); };
   const double per_sm = 66.9e12 / 132;
-  // m = 4096, n = 4096: 512 x 256 = 131072 CTAs, ceil(131072 / 132) = 993 on the busiest SM, each
-  // 4 iterations x 8192 x (4 + 2 x 16) / 0.5 = 2,359,296 ops: 993 x 4.6548 us = 4622.2 us, + 3 us.
-  EXPECT_NEAR(t(4096), 993.0 * 4 * 8192 * (4 + 32) / 0.5 / per_sm + 3e-6, 1e-9);
+  // m = 4096, n = 4096: 512 x 256 = 131072 CTAs, ceil(131072 / 132) = 993 on the busiest SM: 248
+  // rounds of 4 and one of 1 costing 2, so 994 CTA-times, each 4 iterations x 8192 x (4 + 2 x 16)
+  // / 0.5 = 2,359,296 ops: 994 x 4.6548 us = 4626.9 us, + 3 us.
+  EXPECT_NEAR(t(4096), 994.0 * 4 * 8192 * (4 + 32) / 0.5 / per_sm + 3e-6, 1e-9);
   // m = 1 costs two rows: 512 CTAs, 4 on the busiest SM, 4 x 8192 x (4 + 4) / 0.5 ops each:
   // 4.138 us of math, longer than streaming the 8.65 MB of weights and scales at 4.8 TB/s x
   // hbm_read_efficiency (about 2.1 us): CUDA-core bound, as measured (tinygemm reaches under half
@@ -144,6 +148,11 @@ TEST(Quantized, TorchInt4KernelRunsItsMathOnCudaCores) {
   EXPECT_EQ(one.ctas, 132);
   EXPECT_EQ(two.ctas, 133);
   EXPECT_DOUBLE_EQ(two.compute, 2.0 * one.compute);
+  // Rounds of 4: 4 CTAs per SM (n = 4224) take 4 CTA-times, 5 (n = 5280) take 4 + 2, as 6 do.
+  const double four = am.gemm_plan(gemm(8, 4224), 0.0).compute, five = am.gemm_plan(gemm(8, 5280), 0.0).compute,
+               six = am.gemm_plan(gemm(8, 6336), 0.0).compute;
+  EXPECT_DOUBLE_EQ(five, 1.5 * four);
+  EXPECT_DOUBLE_EQ(six, five);
   // Linear in m once compute-bound: the Marlin-style tensor-core kernel is far faster there.
   EXPECT_NEAR((t(4096) - t(2048)) / (t(2048) - t(1024)), 2.0, 0.01);
   const double marlin =

@@ -21,7 +21,8 @@ struct GemmPlan {
   int64_t tiles = 0;           // output tiles (x batch)
   int64_t splits = 1;          // split-K slices per tile (a reduction kernel follows when > 1)
   int64_t ctas = 0;            // tiles x splits
-  double waves = 0;            // ceil(ctas / SMs)
+  double waves = 0;            // ceil(ctas / SMs); a CUDA-core kernel (tinygemm): CTA-times of its busiest SM
+  bool cuda_cores = false;     // runs on the CUDA cores, several CTAs sharing an SM (tinygemm)
   double cta_flops = 0;        // matrix FLOPs of one CTA (its tile over its k slice)
   double cta_time = 0;         // s, one CTA's matrix math at the tile's rate (or its load floor)
   double load_floor = 0;       // s, one CTA's k-loop bound by its operand loads' latency (0: none)

@@ -61,6 +61,8 @@ struct KernelParams {
   double dequant_ops_per_element = 0;  // CUDA-core operations to expand one quantized weight/KV element
   double torch_int4_gemm_efficiency = 1;  // torch._weight_int4pack_mm: fraction of the CUDA-core rate reached
   double torch_int4_min_rows = 1;         // ... costs at least this many activation rows (measured)
+  double torch_int4_ctas_per_sm = 0;      // ... CTAs an SM holds at once; 0 = no limit (measured)
+  double torch_int4_tail_ctas = 0;        // ... CTAs' time a last, partial round costs at least (measured)
   // Attention (FlashAttention-2 kernels behind PyTorch's SDPA).
   double attn_prefill_efficiency = 1;    // fraction of the dense matrix peak in the main loop
   double attn_latent_efficiency = 0;     // ... of MLA's absorbed decode kernel (0: attn_prefill_efficiency)
