@@ -307,26 +307,27 @@ GemmPlan AnalyticalCostModel::gemm_plan(int64_t m, int64_t n, int64_t k, int64_t
 GemmPlan AnalyticalCostModel::gemm_plan(const Op& op, double overhead) const {
   const auto& g = op.as<GemmShape>();
   if (op.dequant_elements > 0 && op.impl == Impl::TorchReference) {
-    // PyTorch's own int4 kernel (torch._weight_int4pack_mm, "tinygemm"): one CTA of 8 warps per
-    // 8 output columns and 16 activation rows (grid n/8 x ceil(m/16), profiled:
-    // traces/h200/profile/torch_gemm_kernels.jsonl); its 8 warps walk k in iterations of 8
-    // k-tiles of 16 each, interleaved, and half the warps take a remainder of 8 (k = 3584: 3.5
-    // iterations of 8192 weight elements, a remainder costing its share: the SM is busy with the
-    // other CTAs' iterations meanwhile). Its time grows linearly with m from
-    // m = 2 on at the same rate as at m = 4096 (traces/h200/quant.jsonl): per weight element
-    // the dequantization (once per row tile) and 2 operations per activation row, at a fraction
-    // of the CUDA cores' rate, and no fewer than torch_int4_min_rows rows (measured: m = 1 takes
-    // 0.90-0.99 of m = 2's time on all seven shapes). CTAs are equal, so the SM that holds the
-    // most of them, ceil(CTAs / SMs), sets the time; the stored weights stream from HBM beside it.
+    // PyTorch's own int4 kernel (torch._weight_int4pack_mm, "tinygemm"), as PyTorch's int4mm.cu
+    // runs it (docs/kernel-model.md, Quantized weights):
+    //  - one CTA of 8 warps per 8 output columns and 16 activation rows, grid n/8 x ceil(m/16)
+    //    (profiled: traces/h200/profile/torch_gemm_kernels.jsonl);
+    //  - its warps walk k in iterations of 8 k-tiles of 16 each, interleaved: k / 1024
+    //    iterations of 8192 weight elements per CTA (a remainder costs its share: k = 3584 is 3.5);
+    //  - per weight element, on the CUDA cores: the dequantization (once per row tile) and 2
+    //    operations per activation row, no fewer than torch_int4_min_rows rows (measured: m = 1
+    //    takes 0.90-0.99 of m = 2's time; its time grows linearly in m from there, at the slope
+    //    of m = 4096: traces/h200/quant.jsonl);
+    //  - the SM holding the most CTAs, ceil(CTAs / SMs), sets the time: it holds
+    //    torch_int4_ctas_per_sm at once, sharing its CUDA cores, and a last partial round costs
+    //    at least torch_int4_tail_ctas CTAs (the CTAs left over land unevenly on the SMs that
+    //    free up first: traces/h200/profile/tinygemm_grid.jsonl);
+    //  - the stored weights stream from HBM beside it.
     GemmPlan c;
     const int64_t row_tiles = ceil_div(g.m, kTinygemmRows);
     c.tile_m = static_cast<int>(std::min<int64_t>(g.m, kTinygemmRows));
     c.tile_n = kTinygemmCols;
     c.tiles = c.ctas = ceil_div(g.n, kTinygemmCols) * row_tiles * g.batch;
     c.cuda_cores = true;
-    // An SM holds torch_int4_ctas_per_sm of them at once (registers), sharing its CUDA cores; a
-    // last, partial round costs at least torch_int4_tail_ctas CTAs (the CTAs left over land
-    // unevenly on the SMs that free up first).
     const int64_t per_sm = ceil_div(c.ctas, sms_);
     const int64_t resident = std::max<int64_t>(1, std::llround(p_.torch_int4_ctas_per_sm));
     const int64_t full = per_sm / resident, rest = per_sm % resident;
