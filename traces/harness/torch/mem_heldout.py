@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-from hcommon import LIST_CASES, list_cases, load_cfg, log, write_env
+from hcommon import list_cases, load_cfg, log, write_env
 
 CASES = {  # name: model, weights, kv, block, tp
     "mixtral-bf16": ("mixtral-8x7b", "bf16", "bf16", 16, 1),
