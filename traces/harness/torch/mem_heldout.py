@@ -137,23 +137,13 @@ def weights(torch, y, fmt, tp):
     return ts, sum(x.numel() * x.element_size() for x in ts)
 
 
-def alloc_kv(torch, layers, blocks, page):
-    ts = []
-    try:
-        for _ in range(layers):
-            ts.append(torch.empty(blocks * page, dtype=torch.uint8, device="cuda"))
-        return ts
-    except torch.cuda.OutOfMemoryError:
-        del ts
-        torch.cuda.empty_cache()
-        return None
-
-
 def rank_main(rank, case, port, q):
     import datetime
 
     import torch
     import torch.distributed as dist
+
+    from mem_capacity import alloc_paged
     model, fmt, kv, block, tp = CASES[case]
     torch.cuda.set_device(rank)
     torch.ones(1, device="cuda")
@@ -180,7 +170,7 @@ def rank_main(rank, case, port, q):
     t0 = time.time()
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        got = alloc_kv(torch, L, mid, page)
+        got = alloc_paged(L, mid, page)
         if got is None:
             hi = mid
         else:

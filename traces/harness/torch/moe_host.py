@@ -28,6 +28,7 @@ if not LIST_CASES:  # listing the cases needs no torch
     import torch
     import torch.nn.functional as F
 
+    from host_ops import syncs
     from model import Model, capture_graph, rmsnorm, rope, sdpa
     from moe import GMM
 
@@ -162,17 +163,6 @@ def free(fn, n=REPS):
     return median(ts)
 
 
-def sync_check(fn):
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        fn()
-        return False
-    except RuntimeError:
-        return True
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-
-
 def kernels(fwd):
     """CUDA kernels one forward launches (torch.profiler), memcpy/memset not counted"""
     return sum(1 for e in profiled(fwd).events() if e.device_type.name == "CUDA"
@@ -215,7 +205,7 @@ def run_case(name, L, b, ctx):
          "step_ms": round(st["ms"], 4), "step_ms_p10": round(st["ms_p10"], 4), "step_ms_p90": round(st["ms_p90"], 4),
          "graph_ms": round(gst["ms"], 4), "host_free_ms": round(host_free, 4), "host_blocked_ms": round(host_blk, 4),
          "host_ticked_ms": round(median([s[0] for s in segs]), 4), "segments_us": seg_med,
-         "syncs": sync_check(fwd)}
+         "syncs": syncs(fwd)}
     d["kernels_total"] = kernels(fwd)
     d["host_op_us"] = host_probe(reps=5, n=200)
     return d
