@@ -108,6 +108,21 @@ def alloc_paged(layers, num_blocks, page_bytes):
         return None
 
 
+def largest_paged(layers, page_bytes, free_bytes):
+    """the most blocks per layer that alloc_paged can allocate (binary search; free_bytes bounds it)"""
+    lo, hi = 0, free_bytes // (layers * page_bytes) + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        ts = alloc_paged(layers, mid, page_bytes)
+        if ts is None:
+            hi = mid
+        else:
+            lo = mid
+            del ts
+            torch.cuda.empty_cache()
+    return lo
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -189,17 +204,8 @@ def main():
     kv_heads, d, L = cfg["kv_heads"], cfg["head_dim"], cfg["layers"]
     page = 2 * args.block * kv_heads * d * 2  # bytes of one block of one layer (K and V, bf16)
     info = cuda_info()
-    lo, hi = 0, info["free"] // (L * page) + 1
     t0 = time.time()
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        ts = alloc_paged(L, mid, page)
-        if ts is None:
-            hi = mid
-        else:
-            lo = mid
-            del ts
-            torch.cuda.empty_cache()
+    lo = largest_paged(L, page, info["free"])
     emit("paged_kv_max", model=args.model, block=args.block, layers=L, page_bytes_per_layer=page,
          num_blocks=lo, tokens=lo * args.block, kv_bytes=lo * L * page, seconds=round(time.time() - t0, 2),
          free_before=info["free"], **cuda_info())

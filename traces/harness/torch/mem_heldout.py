@@ -50,13 +50,6 @@ def yaml_model(name):
         return yaml.safe_load(f)
 
 
-def used_info(torch):
-    free, total = torch.cuda.mem_get_info()
-    return {"free": int(free), "total": int(total), "torch_reserved": int(torch.cuda.memory_reserved()),
-            "torch_allocated": int(torch.cuda.memory_allocated()),
-            "non_torch_used": int(total - free - torch.cuda.memory_reserved())}
-
-
 def runtime(torch, fmt):
     import torch.nn.functional as F
 
@@ -143,13 +136,13 @@ def rank_main(rank, case, port, q):
     import torch
     import torch.distributed as dist
 
-    from mem_capacity import alloc_paged
+    from mem_capacity import cuda_info, largest_paged
     model, fmt, kv, block, tp = CASES[case]
     torch.cuda.set_device(rank)
     torch.ones(1, device="cuda")
-    info = {"after_context": used_info(torch)}
+    info = {"after_context": cuda_info()}
     runtime(torch, fmt)
-    info["after_runtime"] = used_info(torch)
+    info["after_runtime"] = cuda_info()
     if tp > 1:
         dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=tp,
                                 timeout=datetime.timedelta(seconds=300), device_id=torch.device("cuda", rank))
@@ -158,25 +151,16 @@ def rank_main(rank, case, port, q):
         torch.cuda.synchronize()
         del x
         torch.cuda.empty_cache()
-        info["after_nccl"] = used_info(torch)
+        info["after_nccl"] = cuda_info()
     y = yaml_model(model)
     ws, wbytes = weights(torch, y, fmt, tp)
     torch.cuda.synchronize()
-    info["after_weights"] = used_info(torch)
+    info["after_weights"] = cuda_info()
     a = y["attention"]
     page = 2 * block * (a["kv_heads"] // tp) * a["head_dim"] * (1 if kv == "fp8" else 2)
     L = y["layers"]
-    lo, hi = 0, info["after_weights"]["free"] // (L * page) + 1
     t0 = time.time()
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        got = alloc_paged(L, mid, page)
-        if got is None:
-            hi = mid
-        else:
-            lo = mid
-            del got
-            torch.cuda.empty_cache()
+    lo = largest_paged(L, page, info["after_weights"]["free"])
     r = {"rank": rank, "weight_bytes": int(wbytes), "weight_tensors": len(ws), "page_bytes_per_layer": page,
          "kv_blocks": lo, "search_s": round(time.time() - t0, 2)}
     r.update(info)
