@@ -17,7 +17,10 @@ int cmd_calibrate(const std::vector<std::string>& args) {
       ("output,o", po::value<std::string>()->required(), "write the calibrated hardware file here")
       ("holdout", po::value<int>()->default_value(30), "percent of cases held out of the fit")
       ("fix", po::value<std::vector<std::string>>()->composing(),
-       "keep this kernel_model parameter at the base file's value (measured, not fitted); repeatable");
+       "keep this kernel_model parameter at the base file's value (measured, not fitted); repeatable")
+      ("only", po::value<std::vector<std::string>>()->composing(),
+       "fit only this kernel_model parameter, keeping every other one at the base file's value "
+       "(e.g. the host's costs, from eager runs on another machine); repeatable");
   po::positional_options_description pos;
   pos.add("trace", -1);
   po::variables_map vm;
@@ -25,6 +28,7 @@ int cmd_calibrate(const std::vector<std::string>& args) {
   CalibrationOptions opt;
   opt.holdout_percent = vm["holdout"].as<int>();
   if (vm.count("fix")) opt.fixed = vm["fix"].as<std::vector<std::string>>();
+  if (vm.count("only")) opt.only = vm["only"].as<std::vector<std::string>>();
   if (opt.holdout_percent < 5 || opt.holdout_percent > 80) throw UsageError("--holdout: expected 5..80 percent");
   const std::string base_path = resolve_hw_path(vm["hw"].as<std::string>());
   HardwareSpec base = HardwareSpec::from_yaml_file(base_path);

@@ -2,6 +2,7 @@
 
 #include <Eigen/Dense>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -131,15 +132,27 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
     return r;
   };
 
+  auto known = [&](const std::string& name) {
+    return std::any_of(table.begin(), table.end(), [&](const KernelParamInfo& i) { return i.name == name; });
+  };
   for (const auto& name : opt.fixed)
-    if (std::none_of(table.begin(), table.end(), [&](const KernelParamInfo& i) { return i.name == name; }))
+    if (!known(name))
       throw InputError(fmt::format("calibrate: --fix {}: not a kernel_model parameter (headroom describe lists them)", name));
+  for (const auto& name : opt.only) {
+    if (!known(name))
+      throw InputError(fmt::format("calibrate: --only {}: not a kernel_model parameter (headroom describe lists them)", name));
+    if (std::find(opt.fixed.begin(), opt.fixed.end(), name) != opt.fixed.end())
+      throw InputError(fmt::format("calibrate: {} is given both to --only and to --fix", name));
+  }
 
   // Fixed and measured parameters sit at the base file's value, not clamped, before anything is
   // evaluated (else the reference residuals below would see a clamped value and every later
   // perturbation would differ from them in every case).
+  auto listed = [](const std::vector<std::string>& v, const std::string& name) {
+    return std::find(v.begin(), v.end(), name) != v.end();
+  };
   auto is_fixed = [&](size_t j) {
-    return table[j].measured || std::find(opt.fixed.begin(), opt.fixed.end(), table[j].name) != opt.fixed.end();
+    return table[j].measured || listed(opt.fixed, table[j].name) || (!opt.only.empty() && !listed(opt.only, table[j].name));
   };
   for (size_t j = 0; j < table.size(); ++j)
     if (is_fixed(j)) p0[j] = std::clamp(table[j].ref(start), table[j].lower, table[j].upper);
@@ -246,7 +259,10 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
   res.holdout = score_traces(traces, pred, Subset::Holdout);
   res.train_mape = res.train.time_overall.mape;
   res.holdout_mape = res.holdout.time_overall.mape;
-  res.params.fitted_on = origins;
+  // A partial refit keeps the base file's provenance and says what was refitted on what.
+  res.params.fitted_on = opt.only.empty() || start.fitted_on.empty()
+                             ? origins
+                             : fmt::format("{}; then only {} refitted on {}", start.fitted_on, fmt::join(opt.only, ", "), origins);
   res.params.fitted_date = today();
   res.params.fit_cases = n_train;
   res.params.holdout_cases = holdout;

@@ -163,6 +163,61 @@ TEST(Calibrate, CommittedTracesAllParse) {
   }
 }
 
+TEST(Calibrate, OnlyRefitsTheNamedParameters) {
+  // GEMM cases made by the model with kernel_overhead = 4 us, small (overhead-bound) and large
+  // (main-loop-bound). The base file is off in both parameters the cases inform: 5 us, and a bf16
+  // efficiency 10% low. Refitting only one of them moves it and leaves the other at the base
+  // file's value exactly; the report marks every other parameter fixed.
+  HardwareSpec truth = h200_datasheet();
+  KernelParams k;
+  for (const auto& info : kernel_param_table()) info.ref(k) = info.start;
+  k.kernel_overhead = 4e-6;
+  AnalyticalCostModel cm(truth, k);
+  std::ostringstream text;
+  for (int64_t m : {1, 8, 1024, 4096})
+    for (int64_t n : {512, 4096, 14336})
+      for (int64_t kk : {512, 4096, 8192}) {
+        json r{{"op", "gemm"}, {"m", m}, {"n", n}, {"k", kk}, {"dtype", "bf16"}, {"hw", "h200-sxm"}, {"timing", "queued"}};
+        r["ms"] = cm.cost(make_gemm("g", m, n, kk, DType::BF16)).time.value() * 1e3;
+        text << r.dump() << "\n";
+      }
+  HardwareSpec base = truth;
+  KernelParams b = k;
+  b.kernel_overhead = 5e-6;
+  b.gemm_efficiency[static_cast<size_t>(DType::BF16)] *= 0.9;
+  for (const auto& info : kernel_param_table()) b.given.push_back(info.name);
+  base.kernel_model = b;
+  const std::string eff = "gemm_efficiency.bf16";
+  for (const std::string& refit : {std::string("kernel_overhead"), eff}) {
+    CalibrationOptions opt;
+    opt.only = {refit};
+    CalibrationResult r = calibrate({trace_of(text.str())}, base, opt);
+    if (refit == eff) {
+      EXPECT_DOUBLE_EQ(r.params.kernel_overhead, 5e-6);
+      EXPECT_GT(r.params.gemm_eff(DType::BF16), b.gemm_eff(DType::BF16)) << "the low efficiency moves up";
+    } else {
+      EXPECT_DOUBLE_EQ(r.params.gemm_eff(DType::BF16), b.gemm_eff(DType::BF16));
+      EXPECT_LT(r.params.kernel_overhead, 5e-6) << "the high overhead moves down";
+    }
+    for (const auto& p : r.report) {
+      EXPECT_EQ(p.fixed, p.name != refit) << p.name;
+      EXPECT_EQ(p.fitted, p.name == refit) << p.name;
+    }
+  }
+  // Unknown names, and a name both fitted alone and fixed, are errors naming it.
+  for (auto [only, fixed] : {std::pair<std::string, std::string>{"kernel_overhed", ""}, {"kernel_overhead", "kernel_overhead"}}) {
+    CalibrationOptions bad;
+    bad.only = {only};
+    if (!fixed.empty()) bad.fixed = {fixed};
+    try {
+      (void)calibrate({trace_of(text.str())}, base, bad);
+      FAIL() << "accepted --only " << only;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(only), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Calibrate, KeepsFixedParametersAtTheBaseValue) {
   // GEMM cases made by the model with kernel_overhead = 4 us; the base file says 5 us and the
   // fit is told to keep it: it stays 5 us exactly (and the fit reports it fixed, not fitted).

@@ -20,6 +20,11 @@ struct CalibrationOptions {
   // Parameters kept at the base file's value (measured directly, not fitted); each must be a
   // kernel_model parameter, else InputError.
   std::vector<std::string> fixed;
+  // When not empty, only these parameters are fitted and every other one stays at the base file's
+  // value: re-fitting one part of a calibrated file (say the host's costs, from eager runs on
+  // another machine) without moving the rest. Each must be a kernel_model parameter and not
+  // in `fixed`, else InputError.
+  std::vector<std::string> only;
 };
 
 struct CalibratedParam {
