@@ -142,6 +142,7 @@ int cmd_memory(const std::vector<std::string>& args) {
       ("nccl", po::value<std::string>(), "NCCL buffers when tp, pp or ep > 1 (default 880,803,840 B measured on H200; ep > 1 adds 1,272,971,264 B)")
       ("cuda-graphs", po::value<std::string>(), "CUDA graph pool (default 0: eager)")
       ("json", "machine-readable output");
+  add_hw_set(opts);
   po::variables_map vm;
   if (!parse(args, opts, vm,
              "usage: headroom memory --model llama3-70b --hw h200-sxm [--tp 2 --pp 1 --ep 1 --dp 1] [--weights int4] "
@@ -151,7 +152,7 @@ int cmd_memory(const std::vector<std::string>& args) {
   if (vm.count("context") && vm.count("contexts")) throw UsageError("give --context or --contexts, not both");
 
   const ModelSpec model = ModelSpec::from_yaml_file(resolve_model_path(vm["model"].as<std::string>()));
-  const HardwareSpec hw = HardwareSpec::from_yaml_file(resolve_hw_path(vm["hw"].as<std::string>()));
+  const HardwareSpec hw = HardwareSpec::from_yaml_file(resolve_hw_path(vm["hw"].as<std::string>()), hw_set(vm));
   MemoryOptions o;
   o.plan = {vm["tp"].as<int64_t>(), vm["pp"].as<int64_t>(), vm["ep"].as<int64_t>(), vm["dp"].as<int64_t>()};
   if (vm.count("weights")) o.weights = vm["weights"].as<std::string>();

@@ -18,6 +18,7 @@ int cmd_predict(const std::vector<std::string>& args) {
       ("input,i", po::value<std::string>(), "read this trace file instead of stdin")
       ("explain", "add \"explain\" to each single op's prediction: its bound, the parts of its time and, for GEMM "
                   "and attention kernels, the plan (tile, split-K, waves, ...)");
+  add_hw_set(opts);
   po::variables_map vm;
   if (!parse(args, opts, vm,
              "usage: headroom predict [--hw FILE] < trace.jsonl > predicted.jsonl\n"
@@ -25,6 +26,11 @@ int cmd_predict(const std::vector<std::string>& args) {
     return 0;
   PredictorOptions po;
   if (vm.count("hw")) po.hw = vm["hw"].as<std::string>();
+  po.hw_overrides = hw_set(vm);
+  if (!po.hw_overrides.empty()) {
+    if (po.hw.empty()) throw UsageError("--set edits the --hw file: give --hw too");
+    (void)HardwareSpec::from_yaml_file(resolve_hw_path(po.hw), po.hw_overrides);  // a bad edit fails here, once
+  }
   auto f = parse_fidelity(vm["fidelity"].as<std::string>());
   if (!f) throw UsageError(fmt::format("--fidelity: expected roofline, analytical or cycle, got \"{}\"",
                                        vm["fidelity"].as<std::string>()));

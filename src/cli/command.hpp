@@ -25,6 +25,11 @@ const std::vector<Command>& commands();
 bool parse(const std::vector<std::string>& args, const po::options_description& opts, po::variables_map& vm,
            const std::string& usage, const po::positional_options_description* pos = nullptr);
 
+// --set SECTION.KEY=VALUE (repeatable): what-if edits of the --hw file before it is validated
+// (HardwareSpec::from_yaml_file with overrides). add_hw_set adds the option; hw_set reads it.
+void add_hw_set(po::options_description& opts);
+std::vector<std::string> hw_set(const po::variables_map& vm);
+
 int cmd_roofline(const std::vector<std::string>& args);
 int cmd_predict(const std::vector<std::string>& args);
 int cmd_import_hf(const std::vector<std::string>& args);

@@ -25,6 +25,16 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
   return true;
 }
 
+void add_hw_set(po::options_description& opts) {
+  opts.add_options()("set", po::value<std::vector<std::string>>()->composing(),
+                     "what-if edit of the hardware file, SECTION.KEY=VALUE, e.g. --set memory.hbm.bandwidth=\"5.5 TB/s\" or "
+                     "--set kernel_model.host_issue_torch=\"20 us\" (repeatable; the result is validated as a file)");
+}
+
+std::vector<std::string> hw_set(const po::variables_map& vm) {
+  return vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> cmds{
       {"roofline", "per-operator roofline of one model step (table or --json)", cmd_roofline},

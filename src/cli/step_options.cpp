@@ -22,6 +22,7 @@ void StepOptions::add_to(po::options_description& o, const char* default_fidelit
       ("moe-balanced", "MoE routing balanced: every expert receives the same number of copies (default: uniform random)")
       ("cuda-graph", "steps replayed as a CUDA graph (default: eager)")
       ("fidelity", po::value<std::string>()->default_value(default_fidelity), "roofline | analytical | cycle");
+  add_hw_set(o);
 }
 
 Fidelity StepOptions::fidelity(const po::variables_map& vm) const {
@@ -33,7 +34,7 @@ Fidelity StepOptions::fidelity(const po::variables_map& vm) const {
 
 LoadedStep StepOptions::load(const po::variables_map& vm) const {
   LoadedStep s{ModelSpec::from_yaml_file(resolve_model_path(vm["model"].as<std::string>())),
-               HardwareSpec::from_yaml_file(resolve_hw_path(vm["hw"].as<std::string>())), StepConfig{}, false};
+               HardwareSpec::from_yaml_file(resolve_hw_path(vm["hw"].as<std::string>()), hw_set(vm)), StepConfig{}, false};
   const std::string phase = vm["phase"].as<std::string>();
   if (phase == "prefill") {
     s.cfg.phase = Phase::Prefill;

@@ -176,6 +176,7 @@ void YamlReader::finish() const {
     }
     if (!used_->count(k)) {
       const YAML::Mark m = kv.first.Mark();
+      if (m.is_null()) throw InputError(fmt::format("{}: {}: unknown key", *origin_, child_path(k)));  // added by an override
       throw InputError(fmt::format("{}:{}:{}: {}: unknown key", *origin_, m.line + 1, m.column + 1, child_path(k)));
     }
   }

@@ -1,6 +1,7 @@
 #include "headroom/hw/hardware_spec.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -145,6 +146,47 @@ HardwareSpec HardwareSpec::from_reader(const YamlReader& root, const std::string
 
 HardwareSpec HardwareSpec::from_yaml_file(const std::string& path) {
   return from_reader(YamlReader::load_file(path), path);
+}
+
+HardwareSpec HardwareSpec::from_yaml_file(const std::string& path, const std::vector<std::string>& overrides) {
+  if (overrides.empty()) return from_yaml_file(path);
+  YamlReader r = YamlReader::load_file(path);
+  YAML::Node root = r.node();  // shares the reader's tree: the edits below are what it reads
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == o.size())
+      throw UsageError(fmt::format("--set \"{}\": expected section.key=value (e.g. kernel_model.host_issue_torch=\"20 us\")", o));
+    const std::string key = o.substr(0, eq), value = o.substr(eq + 1);
+    std::vector<std::string> parts;
+    for (size_t b = 0;;) {
+      const size_t d = key.find('.', b);
+      parts.push_back(key.substr(b, d == std::string::npos ? std::string::npos : d - b));
+      if (parts.back().empty()) throw UsageError(fmt::format("--set \"{}\": empty name in the key \"{}\"", o, key));
+      if (d == std::string::npos) break;
+      b = d + 1;
+    }
+    YAML::Node cur = root;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      YAML::Node next = cur[parts[i]];
+      if (!next.IsDefined()) {
+        cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+        next.reset(cur[parts[i]]);
+      } else if (!next.IsMap()) {
+        throw InputError(fmt::format("{}: --set {}: {} is a value, not a section", path, o,
+                                     fmt::join(parts.begin(), parts.begin() + static_cast<long>(i) + 1, ".")));
+      }
+      cur.reset(next);
+    }
+    const YAML::Node leaf = cur[parts.back()];
+    if (leaf.IsDefined() && !leaf.IsScalar())
+      throw InputError(fmt::format("{}: --set {}: {} is a section or a list, not a value", path, o, key));
+    cur[parts.back()] = value;
+  }
+  try {
+    return from_reader(r, path);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{} (with --set {})", e.what(), fmt::join(overrides, " --set ")));
+  }
 }
 
 HardwareSpec HardwareSpec::from_yaml_string(const std::string& text, const std::string& origin) {

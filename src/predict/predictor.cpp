@@ -48,7 +48,7 @@ Predictor::HwEntry& Predictor::entry(const std::string& name) {
   }
   HwEntry e;
   try {
-    e.spec = std::make_unique<HardwareSpec>(HardwareSpec::from_yaml_file(resolve_hw_path(name)));
+    e.spec = std::make_unique<HardwareSpec>(HardwareSpec::from_yaml_file(resolve_hw_path(name), opts_.hw_overrides));
     e.model = make_cost_model(opts_.fidelity, *e.spec);
   } catch (const InputError& err) {
     e.error = err.what();

@@ -180,6 +180,48 @@ TEST(HardwareFiles, MissingFile) {
   }
 }
 
+TEST(HardwareFiles, WhatIfOverridesAreValidatedLikeTheFile) {
+  const std::string f = kHwDir + "/h200-sxm.yaml";
+  const HardwareSpec base = HardwareSpec::from_yaml_file(f);
+  const HardwareSpec h = HardwareSpec::from_yaml_file(
+      f, {"memory.hbm.bandwidth=6 TB/s", "kernel_model.host_issue_torch=20 us", "compute.sm_count=100"});
+  EXPECT_DOUBLE_EQ(h.hbm.bandwidth.value(), 6e12);
+  ASSERT_TRUE(h.kernel_model.has_value());
+  EXPECT_DOUBLE_EQ(h.kernel_model->host_issue_torch, 20e-6);
+  EXPECT_EQ(h.compute.sm_count, 100);
+  // Everything not named is the file's.
+  EXPECT_DOUBLE_EQ(h.hbm.capacity.value(), base.hbm.capacity.value());
+  EXPECT_DOUBLE_EQ(h.kernel_model->kernel_overhead, base.kernel_model->kernel_overhead);
+  // No override: the file as it is.
+  EXPECT_DOUBLE_EQ(HardwareSpec::from_yaml_file(f, {}).hbm.bandwidth.value(), base.hbm.bandwidth.value());
+
+  auto message = [&](const std::vector<std::string>& o) {
+    try {
+      (void)HardwareSpec::from_yaml_file(f, o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  auto has = [](const std::string& m, const std::string& part) { return m.find(part) != std::string::npos; };
+  // A typo is an unknown key, named with the override that made it.
+  std::string m = message({"memory.hbm.bandwith=6 TB/s"});
+  EXPECT_TRUE(has(m, "memory.hbm.bandwith: unknown key") && has(m, "--set memory.hbm.bandwith=6 TB/s")) << m;
+  // A value without its unit, or out of range, fails as in a file.
+  m = message({"memory.hbm.bandwidth=6"});
+  EXPECT_TRUE(has(m, "memory.hbm.bandwidth") && has(m, "unit is missing")) << m;
+  m = message({"memory.hbm.bandwidth=-1 TB/s"});
+  EXPECT_TRUE(has(m, "must be positive")) << m;
+  // A section is not replaced by a value, nor a value used as a section.
+  m = message({"memory.hbm=3"});
+  EXPECT_TRUE(has(m, "memory.hbm is a section")) << m;
+  m = message({"memory.hbm.bandwidth.x=3"});
+  EXPECT_TRUE(has(m, "memory.hbm.bandwidth is a value")) << m;
+  // Malformed overrides are usage errors.
+  for (const char* bad : {"memory.hbm.bandwidth", "=6 TB/s", "memory..bandwidth=6 TB/s", "memory.hbm.bandwidth="})
+    EXPECT_THROW((void)HardwareSpec::from_yaml_file(f, {bad}), UsageError) << bad;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation errors, on a small valid file edited one line at a time. Line numbers are 1-based.
 

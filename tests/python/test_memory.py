@@ -120,3 +120,22 @@ def test_kv_capacity_matches_what_a_process_allocated(data_root):
         r = headroom.memory(plan["model"], "h200-sxm", tp=plan["tp"], weights=plan["weights"],
                             kv_dtype=plan["kv_dtype"], block=plan["block"], util=1.0, max_batch_tokens=1)
         assert abs(r.kv_blocks / measured - 1) <= 0.02, (plan, measured, r.kv_blocks)
+
+
+def test_cli_what_if_edit_of_the_hardware_file(headroom_cli):
+    """--set edits the hardware file before it is validated: 10 GB more visible device memory at
+    util 0.9 adds exactly 9 GB to the KV budget and floor(budget / block) blocks; a typo in the key
+    is refused with the key and the override named, exit 1."""
+    def plan(*extra):
+        out = subprocess.run([headroom_cli, "memory", "--model", "llama3-8b", "--hw", "h200-sxm", "--util", "0.9",
+                              "--json", *extra], capture_output=True, text=True, check=True).stdout
+        return json.loads(out)
+    base = plan()
+    more = plan("--set", f"memory.hbm.visible={base['per_gpu']['device_total_bytes'] + 10e9:.0f} B")
+    assert more["per_gpu"]["kv_budget_bytes"] - base["per_gpu"]["kv_budget_bytes"] == pytest.approx(9e9, abs=1)
+    assert more["kv"]["blocks"] == int(more["per_gpu"]["kv_budget_bytes"] // more["kv"]["block_bytes"])
+    assert more["kv"]["blocks"] > base["kv"]["blocks"]
+    bad = subprocess.run([headroom_cli, "memory", "--model", "llama3-8b", "--hw", "h200-sxm",
+                          "--set", "memory.hbm.visibel=160 GB"], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "memory.hbm.visibel: unknown key" in bad.stderr and "--set memory.hbm.visibel=160 GB" in bad.stderr

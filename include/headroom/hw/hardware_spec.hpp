@@ -114,6 +114,11 @@ struct HardwareSpec {
   [[nodiscard]] std::optional<FlopRate> peak_rate(DType d) const;
 
   static HardwareSpec from_yaml_file(const std::string& path);
+  // The file with what-if overrides applied before it is validated: each "section.key=value"
+  // (e.g. "kernel_model.host_issue_torch=20 us", "memory.hbm.bandwidth=5.5 TB/s") replaces or adds that
+  // key; the result must pass the same checks as a file (an unknown key, a missing unit, a bad
+  // value is an InputError naming the key and the override).
+  static HardwareSpec from_yaml_file(const std::string& path, const std::vector<std::string>& overrides);
   static HardwareSpec from_yaml_string(const std::string& text, const std::string& origin);
   static HardwareSpec from_reader(const YamlReader& root, const std::string& file);
 };

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "headroom/cost/cost_model.hpp"
 #include "headroom/model/model_spec.hpp"
@@ -25,6 +26,9 @@ struct PredictorOptions {
   // Add "explain" to each prediction of a single op: its bound and the parts of its time, and
   // for a GEMM or attention kernel the plan the model chose (tile, split-K, waves, ...).
   bool explain = false;
+  // What-if edits applied to every hardware file read ("section.key=value";
+  // HardwareSpec::from_yaml_file with overrides).
+  std::vector<std::string> hw_overrides{};
 };
 
 struct Prediction {
