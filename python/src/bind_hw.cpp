@@ -2,6 +2,11 @@
 #include <fmt/format.h>
 #include <pybind11/stl.h>
 
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "bindings.hpp"
 #include "headroom/core/error.hpp"
 #include "headroom/units/units.hpp"
@@ -139,10 +144,21 @@ void bind_hw(py::module_& m) {
       .def_property_readonly("power_cap_max_w", [](const HW& h) { return h.power.cap_max.value(); })
       .def("__repr__", &repr);
 
-  m.def("load_hardware", [](py::object spec) { return std::const_pointer_cast<HW>(hardware_from(spec)); }, py::arg("spec"),
-        redirect_output(),
-        "A HardwareSpec from a name in hw_configs/ ('h200-sxm'), a path, or a dict with the YAML file's structure "
-        "(validated the same way; errors raise headroom.InputError).");
+  m.def(
+      "load_hardware",
+      [](py::object spec, std::optional<std::map<std::string, std::string>> set) {
+        if (!set || set->empty()) return std::const_pointer_cast<HW>(hardware_from(spec));
+        if (!py::isinstance<py::str>(spec) && !py::hasattr(spec, "__fspath__"))
+          throw UsageError("load_hardware: set= edits a hardware file: give its name or path as spec");
+        std::vector<std::string> overrides;
+        for (const auto& [k, v] : *set) overrides.push_back(k + "=" + v);
+        const std::string path = py::str(py::module_::import("os").attr("fspath")(spec)).cast<std::string>();
+        return std::make_shared<HW>(HardwareSpec::from_yaml_file(resolve_hw_path(path), overrides));
+      },
+      py::arg("spec"), py::arg("set") = py::none(), redirect_output(),
+      "A HardwareSpec from a name in hw_configs/ ('h200-sxm'), a path, or a dict with the YAML file's structure "
+      "(validated the same way; errors raise headroom.InputError). set: what-if edits of the named file before it "
+      "is validated, {'section.key': 'value'}, as the CLI's --set (e.g. {'memory.hbm.bandwidth': '6 TB/s'}).");
 }
 
 }  // namespace headroom::py_bind

@@ -121,3 +121,18 @@ def test_units():
     assert headroom.format_quantity(4.8e12, "bandwidth") == "4.80 TB/s"
     with pytest.raises(headroom.InputError):
         headroom.parse_quantity("4.8", "bandwidth")
+
+
+def test_load_hardware_with_what_if_edits():
+    """set= edits the named file before validation, as the CLI's --set: the edited keys change,
+    the rest is the file's; a bad edit raises InputError naming the key; set= on a dict is refused."""
+    base = headroom.load_hardware("h200-sxm")
+    h = headroom.load_hardware("h200-sxm", set={"memory.hbm.bandwidth": "6 TB/s"})
+    assert h.hbm_bandwidth_bps == 6e12
+    assert h.hbm_capacity_bytes == base.hbm_capacity_bytes
+    with pytest.raises(headroom.InputError, match="memory.hbm.bandwith: unknown key"):
+        headroom.load_hardware("h200-sxm", set={"memory.hbm.bandwith": "6 TB/s"})
+    with pytest.raises(headroom.InputError, match="unit is missing"):
+        headroom.load_hardware("h200-sxm", set={"memory.hbm.bandwidth": "6"})
+    with pytest.raises(headroom.UsageError):
+        headroom.load_hardware({"name": "x"}, set={"memory.hbm.bandwidth": "6 TB/s"})
