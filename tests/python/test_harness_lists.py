@@ -25,3 +25,17 @@ def test_harness_script_lists_its_cases(script, tmp_path):
     lines = [l for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
     assert lines, f"{script.name} listed no cases:\n{r.stdout[-500:]}"
     assert not (tmp_path / "out.jsonl").exists(), "listing must not write a trace"
+
+
+def test_rounds_lists_each_script_per_round(tmp_path):
+    """rounds.sh OUT 3 2 1 runs coll.py three times, tp_step.py twice and pp_step.py once,
+    interleaved round by round, each into its own file; listing measures nothing."""
+    env = dict(os.environ, HEADROOM_LIST_CASES="1")
+    r = subprocess.run(["bash", str(HARNESS / "rounds.sh"), str(tmp_path / "out"), "3", "2", "1"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    steps = [l.split()[2].rstrip(":") + " " + l.split()[-1].rsplit("/", 1)[-1]
+             for l in r.stdout.splitlines() if l.startswith("=== LIST ")]
+    assert steps == ["coll coll_r0.jsonl", "tp_step tp_step_r0.jsonl", "pp_step pp_step_r0.jsonl",
+                     "coll coll_r1.jsonl", "tp_step tp_step_r1.jsonl", "coll coll_r2.jsonl"]
+    assert not list((tmp_path / "out").glob("*.jsonl"))

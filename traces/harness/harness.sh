@@ -1,4 +1,4 @@
-# Shared by run_suite.sh and heldout/run_heldout.sh (sourced, not run): output set-up, the per-step
+# Shared by run_suite.sh, rounds.sh and heldout/run_heldout.sh (sourced, not run): output set-up, the per-step
 # time budget, the environment report and the CUDA build.
 # HEADROOM_LIST_CASES=1: list instead of measuring: each step prints its command and the cases it
 # would run (Python scripts and cuda/bw list theirs and exit; gemm: its case file), the CUDA build
