@@ -72,6 +72,7 @@ void print_table(const MemoryPlan& p) {
       {"  lm-head", w.lm_head},           {"  norms and biases", w.norms}};
   for (const auto& [label, b] : parts)
     if (b.value() > 0) row(label, b, p.usable);
+  if (st.rotary_cache.value() > 0) row("rotary cos/sin cache", st.rotary_cache, p.usable);
   row(fmt::format("activation peak ({} tokens)", p.max_batch_tokens).c_str(), st.activation, p.usable);
   row("KV cache budget", st.kv_budget, p.usable);
 

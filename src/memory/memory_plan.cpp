@@ -307,7 +307,9 @@ MemoryPlan plan_memory(const ModelSpec& m, const HardwareSpec& hw, const MemoryO
     st.activation = activation_peak(m, p, first, st.layers, last, opt.max_batch_tokens, opt.max_seqs);
     st.kv_per_token = Bytes(static_cast<double>(st.layers) * static_cast<double>(kv_elements_per_gpu(m, p.tp)) *
                             r.kv_format.bits_per_element(kv_group_span(m)) / 8.0);
-    st.kv_budget = r.usable - r.runtime_total - st.weights.total() - st.activation;
+    const int64_t rotary = m.attention.kind == AttentionKind::MLA ? m.attention.qk_rope_head_dim : m.attention.head_dim;
+    st.rotary_cache = Bytes(static_cast<double>(m.max_context) * static_cast<double>(rotary) * bytes_per_element(act));
+    st.kv_budget = r.usable - r.runtime_total - st.weights.total() - st.rotary_cache - st.activation;
     const Bytes block_bytes = st.kv_per_token * static_cast<double>(r.block);
     st.kv_blocks = st.kv_budget.value() > 0 ? static_cast<int64_t>(std::floor(st.kv_budget / block_bytes)) : 0;
     r.stages.push_back(st);

@@ -74,15 +74,16 @@ TEST(MemoryPlan, Llama70bBf16OnOneH200DoesNotFitAtUtil09) {
 }
 
 TEST(MemoryPlan, Llama70bBf16OnOneH200AtUtil1LeavesTwentyThousandTokens) {
-  // T - runtime - weights - activation = 150,109,880,320 - 761,069,568 - 141,107,412,992
-  //   - 1,677,721,600 = 6,563,676,160 B; blocks of 16 * 327,680 = 5,242,880 B -> 1251 blocks, 20,016 tokens:
-  // four 4096-token sequences.
+  // T - runtime - weights - rotary cache - activation = 150,109,880,320 - 761,069,568 - 141,107,412,992
+  //   - 2,097,152 (8192 positions x 128 x 2 B) - 1,677,721,600 = 6,561,579,008 B; blocks of 16 * 327,680
+  //   = 5,242,880 B -> 1251 blocks, 20,016 tokens: four 4096-token sequences.
   MemoryOptions o = opts();
   o.util = 1.0;
   MemoryPlan p = plan_memory(model("llama3-70b"), h200(), o);
   EXPECT_TRUE(p.fits) << p.reason;
   EXPECT_DOUBLE_EQ(p.stages[0].activation.value(), 1677721600.0);
-  EXPECT_DOUBLE_EQ(p.stages[0].kv_budget.value(), 6563676160.0);
+  EXPECT_DOUBLE_EQ(p.stages[0].rotary_cache.value(), 8192.0 * 128 * 2);
+  EXPECT_DOUBLE_EQ(p.stages[0].kv_budget.value(), 6561579008.0);
   EXPECT_DOUBLE_EQ(p.stages[0].kv_per_token.value(), 327680.0);
   EXPECT_EQ(p.kv_blocks, 1251);
   EXPECT_EQ(p.kv_tokens, 20016);
@@ -92,43 +93,44 @@ TEST(MemoryPlan, Llama70bBf16OnOneH200AtUtil1LeavesTwentyThousandTokens) {
 TEST(MemoryPlan, Llama70bBf16Tp2) {
   // Per GPU: weights 70,555,025,408 B (half the matrices and vocabulary, norms replicated:
   // 141,107,412,992 / 2 + 1,318,912); runtime 1,641,873,408 (NCCL counted); activation 973,078,528.
-  // KV budget 135,098,892,288 - 1,641,873,408 - 70,555,025,408 - 973,078,528 = 61,928,914,944 B;
-  // block 16 * 163,840 = 2,621,440 B -> 23,624 blocks = 377,984 tokens; 92 sequences of 4096 (256 blocks each).
+  // KV budget 135,098,892,288 - 1,641,873,408 - 70,555,025,408 - 2,097,152 (rotary cache, not split)
+  // - 973,078,528 = 61,926,817,792 B; block 16 * 163,840 = 2,621,440 B -> 23,623 blocks = 377,968 tokens;
+  // 92 sequences of 4096 (256 blocks each).
   MemoryPlan p = plan_memory(model("llama3-70b"), h200(), opts(2));
   ASSERT_TRUE(p.fits) << p.reason;
   EXPECT_DOUBLE_EQ(p.stages[0].weights.total().value(), 70555025408.0);
   EXPECT_DOUBLE_EQ(p.runtime_total.value(), 1641873408.0);
   EXPECT_DOUBLE_EQ(p.stages[0].activation.value(), 973078528.0);
-  EXPECT_DOUBLE_EQ(p.stages[0].kv_budget.value(), 61928914944.0);
-  EXPECT_EQ(p.kv_blocks, 23624);
-  EXPECT_EQ(p.kv_tokens, 377984);
+  EXPECT_DOUBLE_EQ(p.stages[0].kv_budget.value(), 61926817792.0);
+  EXPECT_EQ(p.kv_blocks, 23623);
+  EXPECT_EQ(p.kv_tokens, 377968);
   EXPECT_EQ(p.max_sequences, 92);
   EXPECT_EQ(p.max_tokens_in_use, 92 * 4096);
   EXPECT_EQ(p.fails_first, Limit::KvCache);
 }
 
 TEST(MemoryPlan, Fp8KvCacheDoublesTheTokens) {
-  // Same budget, 81,920 B per token: 61,928,914,944 / 1,310,720 = 47,248.3 -> 47,248 blocks = 2 x 23,624.
+  // Same budget, 81,920 B per token: 61,926,817,792 / 1,310,720 = 47,246.4 -> 47,246 blocks = 2 x 23,623.
   MemoryOptions o = opts(2);
   o.kv_dtype = "fp8";
   MemoryPlan p = plan_memory(model("llama3-70b"), h200(), o);
-  EXPECT_EQ(p.kv_blocks, 47248);
-  EXPECT_EQ(p.kv_tokens, 2 * 377984);
+  EXPECT_EQ(p.kv_blocks, 47246);
+  EXPECT_EQ(p.kv_tokens, 2 * 377968);
 }
 
 TEST(MemoryPlan, Fp8WeightsOnTp2) {
   // Quantized matrices 68,451,041,280 / 2 params at 1 B + 80 layers * 7 matrices * 4 B of per-tensor
   // scales; embedding + lm-head stay bf16 (2,101,346,304 / 2 params * 2 B); norms 2,637,824 B.
   // = 34,225,520,640 + 2,240 + 2,101,346,304 + 2,637,824 = 36,329,507,008 B: 0.5149 x the bf16 weights.
-  // KV budget 135,098,892,288 - 1,641,873,408 - 36,329,507,008 - 973,078,528 = 96,154,433,344
-  // -> 36,680 blocks = 586,880 tokens: 1.5527 x the bf16-weight capacity.
+  // KV budget 135,098,892,288 - 1,641,873,408 - 36,329,507,008 - 2,097,152 - 973,078,528
+  // = 96,152,336,192 -> 36,679 blocks = 586,864 tokens: 1.5527 x the bf16-weight capacity.
   MemoryOptions o = opts(2);
   o.weights = "fp8";
   MemoryPlan p = plan_memory(model("llama3-70b"), h200(), o);
   EXPECT_DOUBLE_EQ(p.stages[0].weights.total().value(), 36329507008.0);
-  EXPECT_EQ(p.kv_blocks, 36680);
-  EXPECT_EQ(p.kv_tokens, 586880);
-  EXPECT_NEAR(static_cast<double>(p.kv_tokens) / 377984.0, 1.5527, 1e-4);
+  EXPECT_EQ(p.kv_blocks, 36679);
+  EXPECT_EQ(p.kv_tokens, 586864);
+  EXPECT_NEAR(static_cast<double>(p.kv_tokens) / 377968.0, 1.5527, 1e-4);
 }
 
 TEST(MemoryPlan, Fp8WeightsFitOnOneH200) {
@@ -237,14 +239,14 @@ TEST(MemoryPlan, WhatFailsFirst) {
   EXPECT_FALSE(a.fits);
   EXPECT_EQ(a.fails_first, Limit::Activation);
   EXPECT_NE(a.reason.find("activation peak of a 65536-token step"), std::string::npos) << a.reason;
-  // TP 2, batch 64: floor(23624 / 64) = 369 blocks = 5904 tokens per sequence, below max_context 8192.
+  // TP 2, batch 64: floor(23623 / 64) = 369 blocks = 5904 tokens per sequence, below max_context 8192.
   MemoryOptions b = opts(2);
   b.batch = 64;
   MemoryPlan p = plan_memory(m, h200(), b);
   EXPECT_TRUE(p.fits);
   EXPECT_EQ(p.max_context_at_batch, 5904);
   EXPECT_EQ(p.context_limit, Limit::KvCache);
-  EXPECT_NEAR(p.batch_kv_share, 64.0 * 256.0 / 23624.0, 1e-12);
+  EXPECT_NEAR(p.batch_kv_share, 64.0 * 256.0 / 23623.0, 1e-12);
   // Batch 1: the model's max_context comes first.
   b.batch = 1;
   p = plan_memory(m, h200(), b);

@@ -9,19 +9,19 @@ import headroom
 
 
 def test_llama70b_tp2_capacity():
-    # KV budget 61,928,914,944 B / 2,621,440 B per 16-token block = 23,624 blocks = 377,984 tokens
+    # KV budget 61,926,817,792 B / 2,621,440 B per 16-token block = 23,623 blocks = 377,968 tokens
     # (tests/memory/test_memory_plan.cpp derives the budget, NCCL's measured 880,803,840 B included).
     r = headroom.memory("llama3-70b", "h200-sxm", tp=2, context=4096, batch=64)
     assert r.fits and r.fails_first == "kv_cache"
-    assert r.kv_blocks == 23624 and r.kv_tokens == 377984
+    assert r.kv_blocks == 23623 and r.kv_tokens == 377968
     assert r.max_sequences == 92
     assert r.weights_bytes == 70555025408.0
     assert r.kv_bytes_per_token == 163840.0
     d = r.to_dict()
-    assert d["kv"]["tokens"] == 377984
+    assert d["kv"]["tokens"] == 377968
     assert d["at_batch"] == {"batch": 64, "max_context": 5904, "context_limit": "kv_cache", "fits": True,
-                             "kv_share": pytest.approx(64 * 256 / 23624)}
-    assert "fits" in repr(r) and "377984 tokens" in repr(r)
+                             "kv_share": pytest.approx(64 * 256 / 23623)}
+    assert "fits" in repr(r) and "377968 tokens" in repr(r)
 
 
 def test_fp8_kv_doubles_and_int4_weights():

@@ -83,6 +83,10 @@ struct StagePlan {  // one GPU of one pipeline stage
   int64_t first_layer = 0;
   int64_t layers = 0;
   WeightBreakdown weights;
+  // The RoPE cos/sin table a process holds once for all its layers: max_context positions x the
+  // rotary width (GQA: head_dim; MLA: qk_rope_head_dim) in the activation dtype (vLLM's
+  // RotaryEmbedding.cos_sin_cache). Not a weight: computed at load, not read from the checkpoint.
+  Bytes rotary_cache;
   Bytes activation;       // peak of one step of max_batch_tokens tokens
   Bytes kv_per_token;     // one token of one sequence, all of this stage's layers
   Bytes kv_budget;        // may be negative: does not fit
