@@ -163,6 +163,23 @@ TEST(Calibrate, CommittedTracesAllParse) {
   }
 }
 
+// bf16 GEMM cases (queued timing) whose times are the analytical model's with parameters `k` on
+// the H200 datasheet: a trace a fit can recover `k` from.
+std::string gemm_trace_made_by(const KernelParams& k, std::initializer_list<int64_t> ms,
+                               std::initializer_list<int64_t> ns, std::initializer_list<int64_t> ks) {
+  const HardwareSpec hw = h200_datasheet();  // the model keeps a reference: it must outlive cm
+  AnalyticalCostModel cm(hw, k);
+  std::ostringstream text;
+  for (int64_t m : ms)
+    for (int64_t n : ns)
+      for (int64_t kk : ks) {
+        json r{{"op", "gemm"}, {"m", m}, {"n", n}, {"k", kk}, {"dtype", "bf16"}, {"hw", "h200-sxm"}, {"timing", "queued"}};
+        r["ms"] = cm.cost(make_gemm("g", m, n, kk, DType::BF16)).time.value() * 1e3;
+        text << r.dump() << "\n";
+      }
+  return text.str();
+}
+
 TEST(Calibrate, OnlyRefitsTheNamedParameters) {
   // GEMM cases made by the model with kernel_overhead = 4 us, small (overhead-bound) and large
   // (main-loop-bound). The base file is off in both parameters the cases inform: 5 us, and a bf16
@@ -172,15 +189,7 @@ TEST(Calibrate, OnlyRefitsTheNamedParameters) {
   KernelParams k;
   for (const auto& info : kernel_param_table()) info.ref(k) = info.start;
   k.kernel_overhead = 4e-6;
-  AnalyticalCostModel cm(truth, k);
-  std::ostringstream text;
-  for (int64_t m : {1, 8, 1024, 4096})
-    for (int64_t n : {512, 4096, 14336})
-      for (int64_t kk : {512, 4096, 8192}) {
-        json r{{"op", "gemm"}, {"m", m}, {"n", n}, {"k", kk}, {"dtype", "bf16"}, {"hw", "h200-sxm"}, {"timing", "queued"}};
-        r["ms"] = cm.cost(make_gemm("g", m, n, kk, DType::BF16)).time.value() * 1e3;
-        text << r.dump() << "\n";
-      }
+  const std::string text = gemm_trace_made_by(k, {1, 8, 1024, 4096}, {512, 4096, 14336}, {512, 4096, 8192});
   HardwareSpec base = truth;
   KernelParams b = k;
   b.kernel_overhead = 5e-6;
@@ -191,7 +200,7 @@ TEST(Calibrate, OnlyRefitsTheNamedParameters) {
   for (const std::string& refit : {std::string("kernel_overhead"), eff}) {
     CalibrationOptions opt;
     opt.only = {refit};
-    CalibrationResult r = calibrate({trace_of(text.str())}, base, opt);
+    CalibrationResult r = calibrate({trace_of(text)}, base, opt);
     if (refit == eff) {
       EXPECT_DOUBLE_EQ(r.params.kernel_overhead, 5e-6);
       EXPECT_GT(r.params.gemm_eff(DType::BF16), b.gemm_eff(DType::BF16)) << "the low efficiency moves up";
@@ -210,7 +219,7 @@ TEST(Calibrate, OnlyRefitsTheNamedParameters) {
     bad.only = {only};
     if (!fixed.empty()) bad.fixed = {fixed};
     try {
-      (void)calibrate({trace_of(text.str())}, base, bad);
+      (void)calibrate({trace_of(text)}, base, bad);
       FAIL() << "accepted --only " << only;
     } catch (const InputError& e) {
       EXPECT_NE(std::string(e.what()).find(only), std::string::npos) << e.what();
@@ -225,15 +234,7 @@ TEST(Calibrate, KeepsFixedParametersAtTheBaseValue) {
   KernelParams k;
   for (const auto& info : kernel_param_table()) info.ref(k) = info.start;
   k.kernel_overhead = 4e-6;
-  AnalyticalCostModel cm(truth, k);
-  std::ostringstream text;
-  for (int64_t m : {1, 8, 64, 256, 1024, 4096})
-    for (int64_t n : {1024, 4096, 14336})
-      for (int64_t kk : {1024, 4096, 8192}) {
-        json r{{"op", "gemm"}, {"m", m}, {"n", n}, {"k", kk}, {"dtype", "bf16"}, {"hw", "h200-sxm"}, {"timing", "queued"}};
-        r["ms"] = cm.cost(make_gemm("g", m, n, kk, DType::BF16)).time.value() * 1e3;
-        text << r.dump() << "\n";
-      }
+  const std::string text = gemm_trace_made_by(k, {1, 8, 64, 256, 1024, 4096}, {1024, 4096, 14336}, {1024, 4096, 8192});
   HardwareSpec base = truth;
   KernelParams b = k;
   b.kernel_overhead = 5e-6;
@@ -241,7 +242,7 @@ TEST(Calibrate, KeepsFixedParametersAtTheBaseValue) {
   base.kernel_model = b;
   CalibrationOptions opt;
   opt.fixed = {"kernel_overhead"};
-  CalibrationResult r = calibrate({trace_of(text.str())}, base, opt);
+  CalibrationResult r = calibrate({trace_of(text)}, base, opt);
   EXPECT_DOUBLE_EQ(r.params.kernel_overhead, 5e-6);
   const auto it = std::find_if(r.report.begin(), r.report.end(), [](const CalibratedParam& p) { return p.name == "kernel_overhead"; });
   ASSERT_NE(it, r.report.end());
@@ -250,7 +251,7 @@ TEST(Calibrate, KeepsFixedParametersAtTheBaseValue) {
   // A name that is not a parameter is an error naming it.
   opt.fixed = {"kernel_overhed"};
   try {
-    (void)calibrate({trace_of(text.str())}, base, opt);
+    (void)calibrate({trace_of(text)}, base, opt);
     FAIL() << "accepted an unknown parameter";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("kernel_overhed"), std::string::npos) << e.what();
