@@ -2,12 +2,8 @@
 // Predictor::annotate; each result is the record plus "predicted" or "error".
 #include <fmt/format.h>
 #include <pybind11/stl.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
+#include <memory>
 
 #include "bindings.hpp"
 #include "headroom/core/error.hpp"
@@ -16,30 +12,6 @@
 
 namespace headroom::py_bind {
 
-namespace {
-
-// A validated dict written to a temporary YAML file, because Predictor loads hardware by name or
-// path only; removed when the call ends.
-class TempHardwareFile {
- public:
-  explicit TempHardwareFile(const std::string& yaml) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "headroom-hw-XXXXXX.yaml").string();
-    int fd = mkstemps(tmpl.data(), 5);
-    if (fd < 0) throw Error(fmt::format("cannot create a temporary file {}", tmpl));
-    close(fd);
-    path_ = tmpl;
-    std::ofstream(path_) << yaml;
-  }
-  ~TempHardwareFile() { std::remove(path_.c_str()); }
-  TempHardwareFile(const TempHardwareFile&) = delete;
-  TempHardwareFile& operator=(const TempHardwareFile&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-}  // namespace
 
 void bind_predict(py::module_& m) {
   m.def(
@@ -62,22 +34,17 @@ void bind_predict(py::module_& m) {
         auto f = parse_fidelity(fidelity);
         if (!f) throw UsageError(fmt::format("fidelity: expected roofline, analytical or cycle, got \"{}\"", fidelity));
         opts.fidelity = *f;
-        std::optional<TempHardwareFile> tmp;
-        if (py::isinstance<py::dict>(hw)) {
-          const std::string yaml = to_yaml_text(hw);
-          (void)HardwareSpec::from_yaml_string(yaml, "<dict>");  // errors name "<dict>", not the temporary file
-          tmp.emplace(yaml);
-          opts.hw = tmp->path();
-        } else if (py::isinstance<HardwareSpec>(hw)) {
-          const auto& spec = hw.cast<const HardwareSpec&>();
-          if (spec.file.empty())
-            throw UsageError("predict: hw is a HardwareSpec built from a dict; pass the dict itself, a name or a path");
-          opts.hw = spec.file;
+        // A dict or a loaded HardwareSpec (which may carry what-if edits its file does not) is used
+        // as it is, for every record; a name or a path is loaded by the Predictor.
+        std::shared_ptr<const HardwareSpec> spec;
+        if (py::isinstance<py::dict>(hw) || py::isinstance<HardwareSpec>(hw)) {
+          spec = hardware_from(hw);
         } else if (!hw.is_none()) {
           opts.hw = py::module_::import("os").attr("fspath")(hw).cast<std::string>();
           (void)resolve_hw_path(opts.hw);  // a bad hw is an error once, not once per record
         }
         Predictor pred(opts);
+        if (spec) pred.fix_hardware(*spec);
         py::list out;
         size_t i = 0;
         for (py::handle rec : records) {
@@ -93,7 +60,8 @@ void bind_predict(py::module_& m) {
       redirect_output(),
       "Predicts each trace record (a dict in the trace format, docs/trace-format.md) like `headroom predict`: "
       "returns each record plus \"predicted\": {\"ms\": ...} or \"error\": \"<why>\"; a bad record does not stop "
-      "the run. hw (a name, a path, a dict or a HardwareSpec loaded from a file) overrides each record's \"hw\". "
+      "the run. hw (a name, a path, a dict or a HardwareSpec, with any what-if edits load_hardware made) overrides "
+      "each record's \"hw\". "
       "explain=True adds \"explain\" to each single op's prediction (as `headroom predict --explain`).");
 }
 

@@ -35,8 +35,20 @@ def test_hw_override_forms(h200_dict):
         assert headroom.predict([rec], hw=hw)[0]["predicted"]["ms"] == expected
     with pytest.raises(headroom.InputError, match="not found"):
         headroom.predict([rec], hw="no-such-gpu")
-    with pytest.raises(headroom.UsageError):
-        headroom.predict([rec], hw=headroom.load_hardware(h200_dict))
+    # A HardwareSpec built from a dict is used as it is, like the dict.
+    assert headroom.predict([rec], hw=headroom.load_hardware(h200_dict))[0]["predicted"]["ms"] == expected
+
+
+def test_predict_uses_the_what_if_edits_of_a_loaded_spec(h200_dict):
+    """A spec loaded with set= predicts as the same edit made in a dict, not as its unedited file."""
+    gemv = {"op": "gemm", "m": 1, "n": 8192, "k": 8192, "dtype": "bf16"}
+    edited = headroom.load_hardware("h200-sxm", set={"memory.hbm.bandwidth": "9.6 TB/s"})
+    assert edited.file.endswith("h200-sxm.yaml")
+    h200_dict["memory"]["hbm"]["bandwidth"] = "9.6 TB/s"
+    base = headroom.predict([gemv], hw="h200-sxm")[0]["predicted"]["ms"]
+    fast = headroom.predict([gemv], hw=edited)[0]["predicted"]["ms"]
+    assert fast == headroom.predict([gemv], hw=h200_dict)[0]["predicted"]["ms"]
+    assert fast < base  # a memory-bound GEMV gains from the doubled bandwidth
 
 
 def test_model_step_and_non_dict_record():
