@@ -26,11 +26,7 @@ int cmd_predict(const std::vector<std::string>& args) {
     return 0;
   PredictorOptions po;
   if (vm.count("hw")) po.hw = vm["hw"].as<std::string>();
-  po.hw_overrides = hw_set(vm);
-  if (!po.hw_overrides.empty()) {
-    if (po.hw.empty()) throw UsageError("--set edits the --hw file: give --hw too");
-    (void)HardwareSpec::from_yaml_file(resolve_hw_path(po.hw), po.hw_overrides);  // a bad edit fails here, once
-  }
+  po.hw_overrides = checked_hw_set(vm, po.hw);
   auto f = parse_fidelity(vm["fidelity"].as<std::string>());
   if (!f) throw UsageError(fmt::format("--fidelity: expected roofline, analytical or cycle, got \"{}\"",
                                        vm["fidelity"].as<std::string>()));

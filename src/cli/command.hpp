@@ -29,6 +29,8 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
 // (HardwareSpec::from_yaml_file with overrides). add_hw_set adds the option; hw_set reads it.
 void add_hw_set(po::options_description& opts);
 std::vector<std::string> hw_set(const po::variables_map& vm);
+// predict and validate: --set goes with --hw (it edits that file); a bad edit fails once, here.
+std::vector<std::string> checked_hw_set(const po::variables_map& vm, const std::string& hw);
 
 int cmd_roofline(const std::vector<std::string>& args);
 int cmd_predict(const std::vector<std::string>& args);

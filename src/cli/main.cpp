@@ -4,6 +4,7 @@
 
 #include "command.hpp"
 #include "headroom/core/error.hpp"
+#include "headroom/hw/hardware_spec.hpp"
 
 namespace headroom::cli {
 
@@ -33,6 +34,14 @@ void add_hw_set(po::options_description& opts) {
 
 std::vector<std::string> hw_set(const po::variables_map& vm) {
   return vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+std::vector<std::string> checked_hw_set(const po::variables_map& vm, const std::string& hw) {
+  std::vector<std::string> set = hw_set(vm);
+  if (set.empty()) return set;
+  if (hw.empty()) throw UsageError("--set edits the --hw file: give --hw too");
+  (void)HardwareSpec::from_yaml_file(resolve_hw_path(hw), set);
+  return set;
 }
 
 const std::vector<Command>& commands() {
