@@ -40,5 +40,6 @@ int cmd_validate(const std::vector<std::string>& args);
 int cmd_step(const std::vector<std::string>& args);
 int cmd_calibrate(const std::vector<std::string>& args);
 int cmd_memory(const std::vector<std::string>& args);
+int cmd_merge(const std::vector<std::string>& args);
 
 }  // namespace headroom::cli

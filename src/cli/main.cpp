@@ -53,6 +53,7 @@ const std::vector<Command>& commands() {
       {"describe", "print every parameter of a hardware or model file", cmd_describe},
       {"validate", "score predictions against measured traces, per op family", cmd_validate},
       {"calibrate", "fit the kernel model's parameters to a measured trace", cmd_calibrate},
+      {"merge", "fold several runs of the same measurement into one record per case (median)", cmd_merge},
       {"memory", "per-GPU memory plan: weights, KV cache capacity, what fails first", cmd_memory},
   };
   return cmds;

@@ -44,7 +44,18 @@ double percentile(std::vector<double> v, double p) {
 
 }  // namespace
 
+std::string case_key(const json& record) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (auto it = record.begin(); it != record.end(); ++it)
+    if (is_case_key(it.key())) fields.emplace_back(it.key(), it.value().dump());
+  std::sort(fields.begin(), fields.end());
+  std::string key;
+  for (const auto& [k, v] : fields) key += fmt::format("{}={};", k, v);
+  return key;
+}
+
 bool is_holdout(const json& record, int holdout_percent) {
+  // Fields in the record's own order (the split was fixed this way; sorting would reshuffle it).
   std::string key;
   for (auto it = record.begin(); it != record.end(); ++it) {
     if (!is_case_key(it.key())) continue;

@@ -16,7 +16,7 @@ expect() {  # expect CODE PATTERN -- command...
 expect 2 "usage: headroom" -- "$HR"
 expect 0 "commands:" -- "$HR" --help
 expect 2 "unknown command" -- "$HR" frobnicate
-for c in roofline predict import-hf describe step memory validate calibrate; do expect 0 "usage: headroom $c" -- "$HR" $c --help; done
+for c in roofline predict import-hf describe step memory validate calibrate merge; do expect 0 "usage: headroom $c" -- "$HR" $c --help; done
 expect 2 "unrecognised option|unrecognized option" -- "$HR" roofline --bogus
 expect 2 "--phase prefill needs --seq" -- "$HR" roofline --model llama3-8b --hw h200-sxm --phase prefill
 expect 0 "memory-bound" -- "$HR" roofline --model llama3-8b --hw h200-sxm --phase decode --batch 8 --context 4096
@@ -48,5 +48,12 @@ expect 0 "max concurrent sequences" -- "$HR" memory --model llama3-8b --hw h200-
 expect 0 "gemm.bf16" -- "$HR" validate "$ROOT/traces/h200/gemm.jsonl" --subset holdout
 expect 2 "expected all, train or holdout" -- "$HR" validate "$ROOT/traces/h200/gemm.jsonl" --subset nope
 expect 1 "cannot fit" -- "$HR" calibrate "$tmp/t.jsonl" --hw h200-sxm -o "$tmp/out.yaml"
+printf '%s\n' '{"op":"read","bytes":1024,"ms":0.010}' >"$tmp/r0.jsonl"
+printf '%s\n' '{"op":"read","bytes":1024,"ms":0.030}' >"$tmp/r1.jsonl"
+printf '%s\n' '{"op":"read","bytes":1024,"ms":0.014}' >"$tmp/r2.jsonl"
+expect 0 '"ms":0.014,"ms_runs":\[0.01,0.03,0.014\],"runs":3' -- "$HR" merge "$tmp/r0.jsonl" "$tmp/r1.jsonl" "$tmp/r2.jsonl"
+printf '%s\n' '{"op":"read","bytes":1024}' >"$tmp/r3.jsonl"
+expect 1 "r3.jsonl:1: ms: missing" -- "$HR" merge "$tmp/r0.jsonl" "$tmp/r3.jsonl"
+expect 2 "--stat: expected median or mean" -- "$HR" merge "$tmp/r0.jsonl" --stat mode
 echo "cli_smoke: $((n-fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -8,7 +8,7 @@
 # every step the log gets the machine's CPU time split (/proc/stat's aggregate cpu line: user,
 # nice, system, idle, iowait, irq, softirq, steal), so a round's host speed can be set beside the
 # time the hypervisor took (steal) while it ran. The records are the scripts' own (trace format
-# v1); scripts/merge_rounds folds the rounds into one record per case.
+# v1); `headroom merge OUTDIR/coll_r*.jsonl` folds the rounds into one record per case.
 set -u
 OUTDIR=${1:?usage: rounds.sh OUTDIR COLL_ROUNDS TP_ROUNDS PP_ROUNDS}
 NC=${2:?coll rounds}

@@ -16,6 +16,10 @@ namespace headroom {
 // values) decides, so a case stays in the same half across runs and trace files.
 // `holdout_percent` of the cases are held out.
 bool is_holdout(const nlohmann::ordered_json& record, int holdout_percent = 30);
+// The case a record measures, as text: its op and shape fields sorted by name, without measured
+// values or provenance ("dtype=\"bf16\";k=4096;m=1;..."). Two records of the same case have the
+// same key whatever the order of their fields.
+std::string case_key(const nlohmann::ordered_json& record);
 
 enum class Subset { All, Train, Holdout };
 

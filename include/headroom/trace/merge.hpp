@@ -1,0 +1,39 @@
+#pragma once
+// Folding several runs of the same measurement into one record per case. A single eager
+// (host-bound) record samples the host in whatever state it was in for the few milliseconds of
+// that case, and hosts switch between states that last seconds (docs/kernel-model.md, "Eager
+// small collectives"); the median over independent runs is the case's typical time.
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "headroom/trace/trace.hpp"
+
+namespace headroom {
+
+enum class MergeStat { Median, Mean };
+
+struct MergeOptions {
+  MergeStat stat = MergeStat::Median;
+  int min_runs = 1;  // cases measured in fewer runs are left out (MergeResult::dropped counts them)
+};
+
+struct MergeResult {
+  std::vector<nlohmann::ordered_json> records;  // one per case, in order of first appearance
+  int dropped = 0;                              // cases with fewer than min_runs samples
+};
+
+// Groups the records of `runs` by case (case_key) and writes one record per case: the fields
+// every sample has with the same value (the case, its provenance), in the first sample's order,
+// and
+//   ms       the median (or mean) of the samples' ms,
+//   ms_runs  every sample's ms, in the order of `runs`,
+//   runs     the number of samples,
+//   avg_w, sm_mhz, mem_mhz  the same statistic over the samples that have them.
+// Other fields that differ between samples (ms_p10, reps, a derived bandwidth, the host probe)
+// describe one run and are left out. A record without a positive numeric "ms" throws InputError
+// "origin:LINE: ms: ...".
+MergeResult merge_runs(const std::vector<Trace>& runs, const MergeOptions& opt = {});
+
+}  // namespace headroom

@@ -1,0 +1,90 @@
+#include "headroom/trace/merge.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+
+#include "headroom/core/error.hpp"
+#include "headroom/trace/score.hpp"
+
+namespace headroom {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+double statistic(std::vector<double> v, MergeStat stat) {
+  if (stat == MergeStat::Mean) return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Sample {
+  const json* obj;
+  std::string where;
+};
+
+}  // namespace
+
+MergeResult merge_runs(const std::vector<Trace>& runs, const MergeOptions& opt) {
+  if (opt.min_runs < 1) throw InputError(fmt::format("merge: min_runs must be at least 1, got {}", opt.min_runs));
+  std::vector<std::string> order;
+  std::unordered_map<std::string, std::vector<Sample>> cases;
+  for (const Trace& t : runs) {
+    for (const TraceRecord& r : t.records) {
+      const std::string where = fmt::format("{}:{}", t.origin, r.line);
+      const auto ms = r.obj.find("ms");
+      if (ms == r.obj.end()) throw InputError(fmt::format("{}: ms: missing (every merged record needs its measured time)", where));
+      if (!ms->is_number() || !(ms->get<double>() > 0))
+        throw InputError(fmt::format("{}: ms: expected a positive number, got {}", where, ms->dump()));
+      const std::string key = case_key(r.obj);
+      auto [it, inserted] = cases.try_emplace(key);
+      if (inserted) order.push_back(key);
+      it->second.push_back({&r.obj, where});
+    }
+  }
+  MergeResult out;
+  for (const std::string& key : order) {
+    const std::vector<Sample>& s = cases.at(key);
+    if (static_cast<int>(s.size()) < opt.min_runs) {
+      ++out.dropped;
+      continue;
+    }
+    json rec = *s.front().obj;
+    // A field that is not the same in every sample (a per-run spread, a derived bandwidth, the
+    // host probe) describes one run, not the case: it is left out.
+    std::vector<std::string> differing;
+    for (auto it = rec.begin(); it != rec.end(); ++it)
+      for (const Sample& x : s) {
+        const auto f = x.obj->find(it.key());
+        if (f == x.obj->end() || *f != it.value()) {
+          differing.push_back(it.key());
+          break;
+        }
+      }
+    for (const auto& k : differing) rec.erase(k);
+    std::vector<double> ms;
+    for (const Sample& x : s) ms.push_back(x.obj->at("ms").get<double>());
+    rec["ms"] = statistic(ms, opt.stat);
+    rec["ms_runs"] = ms;
+    rec["runs"] = static_cast<int>(s.size());
+    for (const char* k : {"avg_w", "sm_mhz", "mem_mhz"}) {
+      std::vector<double> v;
+      for (const Sample& x : s) {
+        const auto f = x.obj->find(k);
+        if (f == x.obj->end()) continue;
+        if (!f->is_number()) throw InputError(fmt::format("{}: {}: expected a number, got {}", x.where, k, f->dump()));
+        v.push_back(f->get<double>());
+      }
+      if (v.empty()) rec.erase(k);
+      else rec[k] = statistic(v, opt.stat);
+    }
+    out.records.push_back(std::move(rec));
+  }
+  return out;
+}
+
+}  // namespace headroom
