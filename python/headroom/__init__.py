@@ -26,6 +26,7 @@ from ._headroom import (
     parse_quantity,
     predict,
     read_trace,
+    merge_runs,
     roofline,
     step,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "predict",
     "predict_dataframe",
     "read_trace",
+    "merge_runs",
     "roofline",
     "step",
     "to_dataframe",

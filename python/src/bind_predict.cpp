@@ -8,6 +8,7 @@
 #include "bindings.hpp"
 #include "headroom/core/error.hpp"
 #include "headroom/predict/predictor.hpp"
+#include "headroom/trace/merge.hpp"
 #include "headroom/trace/trace.hpp"
 
 namespace headroom::py_bind {
@@ -25,6 +26,27 @@ void bind_predict(py::module_& m) {
       py::arg("path"), redirect_output(),
       "The records of a JSON Lines trace as dicts (blank and '#' lines skipped); a malformed line raises "
       "headroom.InputError naming it.");
+
+  m.def(
+      "merge_runs",
+      [](py::iterable paths, const std::string& stat, int min_runs) {
+        MergeOptions opt;
+        if (stat == "median") opt.stat = MergeStat::Median;
+        else if (stat == "mean") opt.stat = MergeStat::Mean;
+        else throw UsageError(fmt::format("stat: expected median or mean, got \"{}\"", stat));
+        if (min_runs < 1) throw UsageError(fmt::format("min_runs: expected at least 1, got {}", min_runs));
+        opt.min_runs = min_runs;
+        std::vector<Trace> runs;
+        for (py::handle p : paths)
+          runs.push_back(read_trace_file(py::module_::import("os").attr("fspath")(p).cast<std::string>()));
+        py::list out;
+        for (const auto& r : merge_runs(runs, opt).records) out.append(from_json(r));
+        return out;
+      },
+      py::arg("paths"), py::arg("stat") = "median", py::arg("min_runs") = 1, redirect_output(),
+      "Several runs of one measurement (trace files) folded into one record per case, as `headroom merge`: "
+      "\"ms\" the median (or mean) of the runs, \"ms_runs\" each run's, \"runs\" how many; fields that differ "
+      "between runs left out. Cases measured in fewer than min_runs runs are left out.");
 
   m.def(
       "predict",

@@ -89,6 +89,24 @@ def test_read_and_write_trace(tmp_path):
         headroom.read_trace(bad)
 
 
+def test_merge_runs_takes_the_median_per_case(tmp_path):
+    # Three runs of one GEMM and a second case in two of them: medians by hand.
+    a, b, c = (tmp_path / f"r{i}.jsonl" for i in range(3))
+    a.write_text(json.dumps({**GEMM_4096, "ms": 0.10, "reps": 9}) + "\n" + json.dumps({"op": "read", "bytes": 4096, "ms": 0.004}) + "\n")
+    b.write_text(json.dumps({**GEMM_4096, "ms": 0.30, "reps": 7}) + "\n")
+    c.write_text(json.dumps({**GEMM_4096, "ms": 0.12, "reps": 9}) + "\n" + json.dumps({"op": "read", "bytes": 4096, "ms": 0.006}) + "\n")
+    out = headroom.merge_runs([a, b, c])
+    assert out[0]["ms"] == 0.12 and out[0]["ms_runs"] == [0.10, 0.30, 0.12] and out[0]["runs"] == 3
+    assert "reps" not in out[0]  # 9, 7, 9: a per-run field
+    assert out[1]["ms"] == pytest.approx(0.005) and out[1]["runs"] == 2
+    assert [r["op"] for r in headroom.merge_runs([a, b, c], min_runs=3)] == ["gemm"]
+    assert headroom.merge_runs([a, b, c], stat="mean")[0]["ms"] == pytest.approx(0.52 / 3)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"op": "read", "bytes": 4096}) + "\n")
+    with pytest.raises(headroom.InputError, match=r"bad.jsonl:1: ms: missing"):
+        headroom.merge_runs([a, bad])
+
+
 def test_explain_shows_the_plan():
     # m = 768, n = k = 3584 fp16: cuBLASLt's persistent kernel runs 168x128 tiles (n x m), one
     # wave of 6 x 22 = 132 (traces/h200/profile); the analytical model picks the same plan.
