@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string_view>
 #include <unordered_map>
 
 #include "headroom/core/error.hpp"
@@ -22,9 +23,11 @@ double statistic(std::vector<double> v, MergeStat stat) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// The measured values a merged record folds; every record needs at least one.
+constexpr const char* kMeasured[] = {"ms", "avg_w", "sm_mhz", "mem_mhz"};
+
 struct Sample {
   const json* obj;
-  std::string where;
 };
 
 }  // namespace
@@ -36,14 +39,20 @@ MergeResult merge_runs(const std::vector<Trace>& runs, const MergeOptions& opt) 
   for (const Trace& t : runs) {
     for (const TraceRecord& r : t.records) {
       const std::string where = fmt::format("{}:{}", t.origin, r.line);
-      const auto ms = r.obj.find("ms");
-      if (ms == r.obj.end()) throw InputError(fmt::format("{}: ms: missing (every merged record needs its measured time)", where));
-      if (!ms->is_number() || !(ms->get<double>() > 0))
-        throw InputError(fmt::format("{}: ms: expected a positive number, got {}", where, ms->dump()));
+      bool measured = false;
+      for (const char* k : kMeasured) {
+        const auto f = r.obj.find(k);
+        if (f == r.obj.end()) continue;
+        if (!f->is_number() || !(f->get<double>() > 0))
+          throw InputError(fmt::format("{}: {}: expected a positive number, got {}", where, k, f->dump()));
+        measured = true;
+      }
+      if (!measured)
+        throw InputError(fmt::format("{}: ms: missing (a merged record needs its measured time, or avg_w for power)", where));
       const std::string key = case_key(r.obj);
       auto [it, inserted] = cases.try_emplace(key);
       if (inserted) order.push_back(key);
-      it->second.push_back({&r.obj, where});
+      it->second.push_back({&r.obj});
     }
   }
   MergeResult out;
@@ -66,22 +75,15 @@ MergeResult merge_runs(const std::vector<Trace>& runs, const MergeOptions& opt) 
         }
       }
     for (const auto& k : differing) rec.erase(k);
-    std::vector<double> ms;
-    for (const Sample& x : s) ms.push_back(x.obj->at("ms").get<double>());
-    rec["ms"] = statistic(ms, opt.stat);
-    rec["ms_runs"] = ms;
-    rec["runs"] = static_cast<int>(s.size());
-    for (const char* k : {"avg_w", "sm_mhz", "mem_mhz"}) {
+    for (const char* k : kMeasured) {
       std::vector<double> v;
-      for (const Sample& x : s) {
-        const auto f = x.obj->find(k);
-        if (f == x.obj->end()) continue;
-        if (!f->is_number()) throw InputError(fmt::format("{}: {}: expected a number, got {}", x.where, k, f->dump()));
-        v.push_back(f->get<double>());
-      }
-      if (v.empty()) rec.erase(k);
-      else rec[k] = statistic(v, opt.stat);
+      for (const Sample& x : s)
+        if (const auto f = x.obj->find(k); f != x.obj->end()) v.push_back(f->get<double>());
+      if (v.empty()) continue;
+      rec[k] = statistic(v, opt.stat);
+      if (std::string_view(k) == "ms") rec["ms_runs"] = v;
     }
+    rec["runs"] = static_cast<int>(s.size());
     out.records.push_back(std::move(rec));
   }
   return out;

@@ -79,6 +79,18 @@ TEST(Merge, MeanAndMinRuns) {
   EXPECT_NEAR(m.records[0]["ms"].get<double>(), (0.040 + 0.100 + 0.044) / 3, 1e-15);
 }
 
+TEST(Merge, IdleRecordsHavePowerOnly) {
+  // Idle records carry avg_w and no ms: 75, 90, 80 W -> median 80 W, no ms_runs.
+  const MergeResult m = merge_runs({run_of("a", R"({"op":"idle","avg_w":75})" "\n"),
+                                    run_of("b", R"({"op":"idle","avg_w":90})" "\n"),
+                                    run_of("c", R"({"op":"idle","avg_w":80})" "\n")});
+  ASSERT_EQ(m.records.size(), 1u);
+  EXPECT_DOUBLE_EQ(m.records[0]["avg_w"].get<double>(), 80.0);
+  EXPECT_FALSE(m.records[0].contains("ms"));
+  EXPECT_FALSE(m.records[0].contains("ms_runs"));
+  EXPECT_EQ(m.records[0]["runs"], 3);
+}
+
 TEST(Merge, PowerFieldsFoldedLikeTime) {
   const MergeResult m = merge_runs({run_of("a", R"({"op":"idle","ms":1,"avg_w":80})" "\n"),
                                     run_of("b", R"({"op":"idle","ms":1,"avg_w":90})" "\n"),
@@ -99,4 +111,6 @@ TEST(Merge, RecordWithoutTimeNamesFileLineAndKey) {
   }
   const std::vector<Trace> text{run_of("t.jsonl", R"({"op":"read","bytes":1024,"ms":"fast"})" "\n")};
   EXPECT_THROW(merge_runs(text), InputError);
+  const std::vector<Trace> watts{run_of("w.jsonl", R"({"op":"idle","avg_w":-3})" "\n")};
+  EXPECT_THROW(merge_runs(watts), InputError);
 }

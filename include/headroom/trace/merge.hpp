@@ -27,13 +27,12 @@ struct MergeResult {
 // Groups the records of `runs` by case (case_key) and writes one record per case: the fields
 // every sample has with the same value (the case, its provenance), in the first sample's order,
 // and
-//   ms       the median (or mean) of the samples' ms,
-//   ms_runs  every sample's ms, in the order of `runs`,
-//   runs     the number of samples,
-//   avg_w, sm_mhz, mem_mhz  the same statistic over the samples that have them.
+//   ms, avg_w, sm_mhz, mem_mhz  the median (or mean) over the samples that have each,
+//   ms_runs  those samples' ms, in the order of `runs`,
+//   runs     the number of samples.
 // Other fields that differ between samples (ms_p10, reps, a derived bandwidth, the host probe)
-// describe one run and are left out. A record without a positive numeric "ms" throws InputError
-// "origin:LINE: ms: ...".
+// describe one run and are left out. A record with none of the measured values, or one that is
+// not a positive number, throws InputError "origin:LINE: KEY: ...".
 MergeResult merge_runs(const std::vector<Trace>& runs, const MergeOptions& opt = {});
 
 }  // namespace headroom
