@@ -31,9 +31,9 @@ void bind_predict(py::module_& m) {
       "merge_runs",
       [](py::iterable paths, const std::string& stat, int min_runs) {
         MergeOptions opt;
-        if (stat == "median") opt.stat = MergeStat::Median;
-        else if (stat == "mean") opt.stat = MergeStat::Mean;
-        else throw UsageError(fmt::format("stat: expected median or mean, got \"{}\"", stat));
+        const auto st = parse_merge_stat(stat);
+        if (!st) throw UsageError(fmt::format("stat: expected median or mean, got \"{}\"", stat));
+        opt.stat = *st;
         if (min_runs < 1) throw UsageError(fmt::format("min_runs: expected at least 1, got {}", min_runs));
         opt.min_runs = min_runs;
         std::vector<Trace> runs;

@@ -26,9 +26,9 @@ int cmd_merge(const std::vector<std::string>& args) {
     return 0;
   MergeOptions opt;
   const std::string stat = vm["stat"].as<std::string>();
-  if (stat == "median") opt.stat = MergeStat::Median;
-  else if (stat == "mean") opt.stat = MergeStat::Mean;
-  else throw UsageError(fmt::format("--stat: expected median or mean, got \"{}\"", stat));
+  const auto st = parse_merge_stat(stat);
+  if (!st) throw UsageError(fmt::format("--stat: expected median or mean, got \"{}\"", stat));
+  opt.stat = *st;
   opt.min_runs = vm["min-runs"].as<int>();
   if (opt.min_runs < 1) throw UsageError(fmt::format("--min-runs: expected at least 1, got {}", opt.min_runs));
 

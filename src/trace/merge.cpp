@@ -32,6 +32,12 @@ struct Sample {
 
 }  // namespace
 
+std::optional<MergeStat> parse_merge_stat(std::string_view s) {
+  if (s == "median") return MergeStat::Median;
+  if (s == "mean") return MergeStat::Mean;
+  return std::nullopt;
+}
+
 MergeResult merge_runs(const std::vector<Trace>& runs, const MergeOptions& opt) {
   if (opt.min_runs < 1) throw InputError(fmt::format("merge: min_runs must be at least 1, got {}", opt.min_runs));
   std::vector<std::string> order;

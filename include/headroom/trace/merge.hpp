@@ -5,7 +5,9 @@
 // small collectives"); the median over independent runs is the case's typical time.
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "headroom/trace/trace.hpp"
@@ -13,6 +15,8 @@
 namespace headroom {
 
 enum class MergeStat { Median, Mean };
+// "median" or "mean"; nullopt for anything else (the caller names the option in its error).
+std::optional<MergeStat> parse_merge_stat(std::string_view s);
 
 struct MergeOptions {
   MergeStat stat = MergeStat::Median;
