@@ -50,9 +50,10 @@ void bind_predict(py::module_& m) {
 
   m.def(
       "predict",
-      [](py::iterable records, py::object hw, const std::string& fidelity, bool explain) {
+      [](py::iterable records, py::object hw, const std::string& fidelity, bool explain, bool host_probe) {
         PredictorOptions opts;
         opts.explain = explain;
+        opts.record_host_probe = host_probe;
         auto f = parse_fidelity(fidelity);
         if (!f) throw UsageError(fmt::format("fidelity: expected roofline, analytical or cycle, got \"{}\"", fidelity));
         opts.fidelity = *f;
@@ -79,12 +80,13 @@ void bind_predict(py::module_& m) {
         return out;
       },
       py::arg("records"), py::arg("hw") = py::none(), py::arg("fidelity") = "roofline", py::arg("explain") = false,
-      redirect_output(),
+      py::arg("host_probe") = true, redirect_output(),
       "Predicts each trace record (a dict in the trace format, docs/trace-format.md) like `headroom predict`: "
       "returns each record plus \"predicted\": {\"ms\": ...} or \"error\": \"<why>\"; a bad record does not stop "
       "the run. hw (a name, a path, a dict or a HardwareSpec, with any what-if edits load_hardware made) overrides "
       "each record's \"hw\". "
-      "explain=True adds \"explain\" to each single op's prediction (as `headroom predict --explain`).");
+      "explain=True adds \"explain\" to each single op's prediction (as `headroom predict --explain`). "
+      "host_probe=False ignores each record's host_probe_us (as `--no-host-probe`).");
 }
 
 }  // namespace headroom::py_bind

@@ -15,6 +15,8 @@ int cmd_predict(const std::vector<std::string>& args) {
   opts.add_options()("help,h", "show this help")
       ("hw", po::value<std::string>(), "hardware file or name; overrides each record's \"hw\"")
       ("fidelity", po::value<std::string>()->default_value("analytical"), "roofline | analytical | cycle")
+      ("no-host-probe", "predict every record for the hardware file's host, ignoring each record's host_probe_us "
+                        "(the host's speed as measured beside its reps)")
       ("input,i", po::value<std::string>(), "read this trace file instead of stdin")
       ("explain", "add \"explain\" to each single op's prediction: its bound, the parts of its time and, for GEMM "
                   "and attention kernels, the plan (tile, split-K, waves, ...)");
@@ -32,6 +34,7 @@ int cmd_predict(const std::vector<std::string>& args) {
                                        vm["fidelity"].as<std::string>()));
   po.fidelity = *f;
   po.explain = vm.count("explain") > 0;
+  po.record_host_probe = vm.count("no-host-probe") == 0;
   if (!po.hw.empty()) (void)resolve_hw_path(po.hw);  // a bad --hw is a usage-level input error, once
   Predictor pred(po);
 

@@ -32,6 +32,8 @@ int cmd_validate(const std::vector<std::string>& args) {
       ("trace", po::value<std::vector<std::string>>()->required(), "trace files (JSON Lines)")
       ("hw", po::value<std::string>(), "hardware file or name; overrides each record's \"hw\"")
       ("fidelity", po::value<std::string>()->default_value("analytical"), "roofline | analytical | cycle")
+      ("no-host-probe", "predict every record for the hardware file's host, ignoring each record's host_probe_us "
+                        "(the host's speed as measured beside its reps)")
       ("subset", po::value<std::string>()->default_value("all"), "all | train | holdout (the calibration split)")
       ("json", "machine-readable output");
   po::positional_options_description pos;
@@ -46,6 +48,7 @@ int cmd_validate(const std::vector<std::string>& args) {
   auto f = parse_fidelity(vm["fidelity"].as<std::string>());
   if (!f) throw UsageError("--fidelity: expected roofline, analytical or cycle");
   po.fidelity = *f;
+  po.record_host_probe = vm.count("no-host-probe") == 0;
   const std::string sub = vm["subset"].as<std::string>();
   Subset subset = sub == "all" ? Subset::All : sub == "train" ? Subset::Train : sub == "holdout" ? Subset::Holdout
                                                                                                    : throw UsageError("--subset: expected all, train or holdout");

@@ -102,8 +102,8 @@ Seconds AnalyticalCostModel::host_issue_time(bool cuda_graph) const {
 
 Seconds AnalyticalCostModel::host_issue_time(IssueMode mode) const {
   switch (mode) {
-    case IssueMode::Cuda: return Seconds(p_.host_issue_cuda);
-    case IssueMode::Torch: return Seconds(p_.host_issue_torch);
+    case IssueMode::Cuda: return Seconds(p_.host_issue_cuda * p_.host_scale());
+    case IssueMode::Torch: return Seconds(p_.host_issue_torch * p_.host_scale());
     case IssueMode::Graph: return Seconds(0);  // the whole graph is one launch
   }
   return Seconds(0);

@@ -33,6 +33,10 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
        [](KernelParams& p) -> double& { return p.host_issue_cuda; }},
       {"host_issue_torch", true, 0, 100e-6,  15e-6, "CPU time per kernel issued by eager PyTorch (Python + dispatch)",
        [](KernelParams& p) -> double& { return p.host_issue_torch; }},
+      {"host_probe_reference", true, 0, 1e-3, 0.0, "the host probe (CPU time per eager op of hcommon.py host_probe's fixed op mix) read on the host these host costs describe; every host CPU cost scales by host_probe / this",
+       [](KernelParams& p) -> double& { return p.host_probe_reference; }, true},
+      {"host_probe", true, 0, 1e-3, 0.0, "the host probe of the host to predict (0: the reference host); a trace record's host_probe_us sets it for that record",
+       [](KernelParams& p) -> double& { return p.host_probe; }, true},
       {"hbm_read_efficiency", false, 0.3, 1.0,  0.9, "fraction of datasheet HBM bandwidth reached by read streams",
        [](KernelParams& p) -> double& { return p.hbm_read_efficiency; }},
       {"hbm_write_efficiency", false, 0.3, 1.0,  0.9, "fraction of datasheet HBM bandwidth reached by write streams",
@@ -152,7 +156,7 @@ const std::vector<KernelParamInfo>& kernel_param_table() {
 double KernelParams::collective_host(int gpus, bool in_sequence) const {
   if (gpus <= 1) return 0.0;
   const double base = collective_host_overhead + (in_sequence ? collective_host_in_step : 0.0);
-  return base * (1.0 + collective_host_growth * std::max(0.0, std::log2(static_cast<double>(gpus)) - 1.0));
+  return host_scale() * base * (1.0 + collective_host_growth * std::max(0.0, std::log2(static_cast<double>(gpus)) - 1.0));
 }
 
 KernelParams read_kernel_params(const YamlReader& r) {

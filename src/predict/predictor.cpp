@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "headroom/core/error.hpp"
 #include "headroom/cost/analytical.hpp"
 #include "headroom/cost/step.hpp"
@@ -66,9 +68,31 @@ const CostModel& Predictor::cost_model(const std::string& name) {
 }
 
 void Predictor::fix_hardware(const HardwareSpec& hw) {
+  at_host_.clear();
   fixed_model_.reset();
   fixed_spec_ = std::make_unique<HardwareSpec>(hw);
   fixed_model_ = make_cost_model(opts_.fidelity, *fixed_spec_);
+}
+
+std::optional<double> record_host_probe(const json& rec, const std::string& where) {
+  const auto it = rec.find("host_probe_us");
+  if (it == rec.end()) return std::nullopt;
+  if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
+    throw InputError(fmt::format("{}: host_probe_us: expected a positive number of microseconds, got {}", where, it->dump()));
+  return it->get<double>() * 1e-6;
+}
+
+const CostModel& Predictor::cost_model_at_host(const std::string& name, double probe) {
+  const HardwareSpec& base = hardware(name);
+  if (!base.kernel_model) return cost_model(name);
+  const auto key = std::make_pair(&base, probe);
+  if (auto it = at_host_.find(key); it != at_host_.end()) return *it->second.model;
+  if (at_host_.size() >= 4096) at_host_.clear();  // bounded: a trace has one probe per case
+  HostEntry e;
+  e.spec = std::make_unique<HardwareSpec>(base);
+  e.spec->kernel_model->host_probe = probe;
+  e.model = make_cost_model(opts_.fidelity, *e.spec);
+  return *at_host_.emplace(key, std::move(e)).first->second.model;
 }
 
 const ModelSpec& Predictor::model(const std::string& name) {
@@ -90,7 +114,8 @@ Prediction Predictor::predict(const json& rec, const std::string& where) {
     Case c = parse_case(rec, where);
     const std::string hw = hw_for(rec);
     if (hw.empty() && !fixed_model_) throw InputError(fmt::format("{}: hw: missing (give \"hw\" in the record or --hw)", where));
-    const CostModel& cm = cost_model(hw);
+    const std::optional<double> probe = opts_.record_host_probe ? record_host_probe(rec, where) : std::nullopt;
+    const CostModel& cm = probe ? cost_model_at_host(hw, *probe) : cost_model(hw);
     if (const Op* op = std::get_if<Op>(&c)) {
       const IssueMode mode = parse_issue(rec, where);
       const OpCost oc = cm.cost(*op, mode);

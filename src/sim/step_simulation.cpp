@@ -19,7 +19,7 @@ StepSimulation simulate_graph(const OpGraph& g, const std::vector<OpVertex>& ord
   const int comm = opts.collectives_on_own_stream ? e.add_stream(opts.collective_priority) : compute;
   // Eager: the host issues every kernel and waits at host synchronisations (MoE expert loops).
   if (!opts.cuda_graph)
-    e.set_host(sim::seconds_to_ticks(params.host_issue_torch), sim::seconds_to_ticks(params.launch_latency));
+    e.set_host(sim::seconds_to_ticks(params.host_issue_torch * params.host_scale()), sim::seconds_to_ticks(params.launch_latency));
 
   std::vector<int> index(boost::num_vertices(g), -1);
   std::vector<int> deps;

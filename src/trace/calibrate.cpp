@@ -30,6 +30,7 @@ struct FitCase {
   IssueMode mode = IssueMode::Cuda;
   bool queued = false;
   double measured_s = 0;
+  double host_probe = 0;  // the record's host_probe_us, seconds (0: the hardware file's host)
 };
 
 double predict_s(const CostModel& cm, const FitCase& c) {
@@ -77,6 +78,7 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
       FitCase fc;
       fc.measured_s = ms->get<double>() * 1e-3;
       try {
+        fc.host_probe = record_host_probe(r.obj, where).value_or(0.0);
         Case c = parse_case(r.obj, where);
         if (const Op* op = std::get_if<Op>(&c)) {
           fc.op = *op;
@@ -128,7 +130,17 @@ CalibrationResult calibrate(const std::vector<Trace>& traces, const HardwareSpec
     KernelParams k = params_of(p);
     AnalyticalCostModel cm(hw, k);
     Eigen::VectorXd r(static_cast<Eigen::Index>(cases.size()));
-    for (size_t i = 0; i < cases.size(); ++i) r[static_cast<Eigen::Index>(i)] = std::log(predict_s(cm, cases[i]) / cases[i].measured_s);
+    for (size_t i = 0; i < cases.size(); ++i) {
+      double t;
+      if (cases[i].host_probe > 0) {  // this record's host (kernel_model.host_probe)
+        KernelParams at = k;
+        at.host_probe = cases[i].host_probe;
+        t = predict_s(AnalyticalCostModel(hw, at), cases[i]);
+      } else {
+        t = predict_s(cm, cases[i]);
+      }
+      r[static_cast<Eigen::Index>(i)] = std::log(t / cases[i].measured_s);
+    }
     return r;
   };
 

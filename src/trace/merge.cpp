@@ -25,6 +25,8 @@ double statistic(std::vector<double> v, MergeStat stat) {
 
 // The measured values a merged record folds; every record needs at least one.
 constexpr const char* kMeasured[] = {"ms", "avg_w", "sm_mhz", "mem_mhz"};
+// Folded the same way, but not a measured result: the host's speed during the run.
+constexpr const char* kFolded[] = {"host_probe_us"};
 
 struct Sample {
   const json* obj;
@@ -53,6 +55,9 @@ MergeResult merge_runs(const std::vector<Trace>& runs, const MergeOptions& opt) 
           throw InputError(fmt::format("{}: {}: expected a positive number, got {}", where, k, f->dump()));
         measured = true;
       }
+      for (const char* k : kFolded)
+        if (const auto f = r.obj.find(k); f != r.obj.end() && (!f->is_number() || !(f->get<double>() > 0)))
+          throw InputError(fmt::format("{}: {}: expected a positive number, got {}", where, k, f->dump()));
       if (!measured)
         throw InputError(fmt::format("{}: ms: missing (a merged record needs its measured time, or avg_w for power)", where));
       const std::string key = case_key(r.obj);
@@ -81,14 +86,16 @@ MergeResult merge_runs(const std::vector<Trace>& runs, const MergeOptions& opt) 
         }
       }
     for (const auto& k : differing) rec.erase(k);
-    for (const char* k : kMeasured) {
+    auto fold = [&](const char* k) {
       std::vector<double> v;
       for (const Sample& x : s)
         if (const auto f = x.obj->find(k); f != x.obj->end()) v.push_back(f->get<double>());
-      if (v.empty()) continue;
+      if (v.empty()) return;
       rec[k] = statistic(v, opt.stat);
       if (std::string_view(k) == "ms") rec["ms_runs"] = v;
-    }
+    };
+    for (const char* k : kMeasured) fold(k);
+    for (const char* k : kFolded) fold(k);
     rec["runs"] = static_cast<int>(s.size());
     out.records.push_back(std::move(rec));
   }

@@ -22,6 +22,12 @@ struct KernelParams {
   double launch_latency = 0;         // launch + synchronize round trip (also each host sync)
   double host_issue_cuda = 0;        // CPU time per kernel issued from C++ (CUDA runtime, cuBLASLt)
   double host_issue_torch = 0;       // CPU time per kernel issued by eager PyTorch (Python + dispatch)
+  // The host's speed. Every host CPU cost (host_issue_*, collective_host_*) is the cost on a host
+  // whose probe (traces/harness/torch/hcommon.py host_probe: CPU seconds per eager op of a fixed
+  // mix of one-kernel ops on tiny tensors) read host_probe_reference; on a host reading host_probe
+  // each is scaled by host_probe / host_probe_reference (0 for either: no scaling).
+  double host_probe_reference = 0;
+  double host_probe = 0;
   // Memory system.
   double hbm_read_efficiency = 1;    // fraction of datasheet HBM bandwidth reached by read streams
   double hbm_write_efficiency = 1;   // ... by write streams
@@ -110,6 +116,10 @@ struct KernelParams {
   // Extra host seconds of one eager torch.distributed collective over `gpus` ranks: the call waits
   // for the slowest rank's host, which is later the more ranks there are.
   [[nodiscard]] double collective_host(int gpus, bool in_sequence) const;
+  // host_probe / host_probe_reference, 1 when either is not given.
+  [[nodiscard]] double host_scale() const {
+    return host_probe > 0 && host_probe_reference > 0 ? host_probe / host_probe_reference : 1.0;
+  }
 };
 
 struct KernelParamInfo {

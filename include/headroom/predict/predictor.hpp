@@ -29,7 +29,15 @@ struct PredictorOptions {
   // What-if edits applied to every hardware file read ("section.key=value";
   // HardwareSpec::from_yaml_file with overrides).
   std::vector<std::string> hw_overrides{};
+  // A record's "host_probe_us" (the host probe read beside its timed reps) sets
+  // kernel_model.host_probe for that record: its host costs scale to the host as it ran. False:
+  // every record is predicted for the hardware file's host.
+  bool record_host_probe = true;
 };
+
+// A record's host probe in seconds ("host_probe_us": a positive number of microseconds), or none.
+// Throws InputError naming `where` and the key for a value that is not one.
+std::optional<double> record_host_probe(const nlohmann::ordered_json& record, const std::string& where);
 
 struct Prediction {
   std::optional<double> ms;
@@ -56,6 +64,9 @@ class Predictor {
 
   const HardwareSpec& hardware(const std::string& name_or_path);
   const CostModel& cost_model(const std::string& name_or_path);
+  // The cost model of that hardware on a host whose probe reads `probe` seconds
+  // (kernel_model.host_probe); the hardware's own model when it has no kernel_model.
+  const CostModel& cost_model_at_host(const std::string& name_or_path, double probe);
   const ModelSpec& model(const std::string& name_or_path);
   [[nodiscard]] const PredictorOptions& options() const { return opts_; }
   // Which hardware a record is predicted on (the --hw override, else the record's "hw").
@@ -76,6 +87,12 @@ class Predictor {
   std::map<std::string, ModelSpec> models_;
   std::unique_ptr<HardwareSpec> fixed_spec_;
   std::unique_ptr<CostModel> fixed_model_;
+  // Cost models at a record's host probe, by base spec and probe (cleared with fix_hardware).
+  struct HostEntry {
+    std::unique_ptr<HardwareSpec> spec;
+    std::unique_ptr<CostModel> model;
+  };
+  std::map<std::pair<const HardwareSpec*, double>, HostEntry> at_host_;
 };
 
 }  // namespace headroom

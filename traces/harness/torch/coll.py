@@ -23,7 +23,7 @@ import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from hcommon import HELDOUT, LIST_CASES, Out, host_probe, QUICK, list_cases, log, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, Out, host_probe, median, probe_once, QUICK, list_cases, log, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -112,10 +112,12 @@ def end_worker(rank, out, name, t0):
     dist.destroy_process_group()
 
 
-def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp):
+def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp, probes=None):
     """f() timed per rep with events around each call as issued: `warmup` calls, an estimate from
     n_est calls, then reps (min_reps..max_reps, about target_s). grp not None: the estimate and each
-    rep's time are the max over the group's ranks. Returns the per-rep times (ms, a CUDA tensor)."""
+    rep's time are the max over the group's ranks. Returns the per-rep times (ms, a CUDA tensor).
+    probes (a list): hcommon.probe_once() on every rank before every rep; the per-rep max over
+    ranks is appended to it (a record's host_probe_us is their median)."""
     for _ in range(warmup):
         f()
     torch.cuda.synchronize()
@@ -131,7 +133,10 @@ def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp):
     reps = int(max(min_reps, min(max_reps, target_s / max(est.item() * 1e-3, 1e-6))))
     ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    pr = []
     for r in range(reps):
+        if probes is not None:
+            pr.append(probe_once())
         ss[r].record()
         f()
         ee[r].record()
@@ -139,6 +144,11 @@ def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp):
     t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
     if grp is not None:
         dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+    if probes is not None:
+        p = torch.tensor(pr, device="cuda", dtype=torch.float64)
+        if grp is not None:
+            dist.all_reduce(p, op=dist.ReduceOp.MAX, group=grp)
+        probes.extend(p.tolist())
     return t
 
 
@@ -218,7 +228,8 @@ def worker(rank, world, port, path, counts):
             for nbytes, op in cases():
                 try:
                     f, inp, o = make(op, nbytes, g, grp)
-                    t = time_over_ranks(f, 3, 3, 8, 60, 0.1, grp)
+                    probes = []
+                    t = time_over_ranks(f, 3, 3, 8, 60, 0.1, grp, probes)
                     calls = GRAPH_CALLS if nbytes <= 64 * MiB else 3
                     tg = graph_over_ranks(f, calls, 9 if nbytes <= 256 * MiB else 5, grp)
                     if rank == 0:
@@ -235,6 +246,8 @@ def worker(rank, world, port, path, counts):
                                      nccl=".".join(map(str, torch.cuda.nccl.version())))
                             if issue == "graph":
                                 d["graph_calls"] = calls
+                            else:
+                                d["host_probe_us"] = float(f"{median(probes):.4g}")
                             out.emit(d)
                     del f, inp, o
                 except Exception as ex:  # noqa

@@ -157,24 +157,54 @@ def kernel_events(fn):
                  us=e.get("dur"), ts=e["ts"]) for e in ks]
 
 
+_PROBE_OPS = []
+
+
+def _probe_ops():
+    """host_probe's fixed mix of one-kernel eager ops on tiny CUDA tensors (built once per process)."""
+    if not _PROBE_OPS:
+        import torch
+        import torch.nn.functional as F
+        x = torch.randn(4, 64, device="cuda", dtype=torch.bfloat16)
+        w = torch.randn(64, 64, device="cuda", dtype=torch.bfloat16)
+        xf = x.float()
+        _PROBE_OPS.extend((lambda: F.linear(x, w), lambda: x + x, lambda: x * x, lambda: x.float(),
+                           lambda: torch.rsqrt(xf), lambda: xf.to(torch.bfloat16), lambda: xf.mean(-1, keepdim=True),
+                           lambda: F.silu(x)))
+    return _PROBE_OPS
+
+
 def host_probe(reps=9, n=300):
     """This host's speed at eager PyTorch: CPU microseconds per issued op, the median over `reps`
     rounds of n passes over a fixed mix of one-kernel ops on tiny CUDA tensors (F.linear, add, mul,
     casts, rsqrt, a row mean, silu). Each takes far longer to issue than the GPU takes to run it, so
-    the loop measures the host alone. Records carry it as host_op_us (information: headroom does
-    not use it, docs/kernel-model.md "Known gaps")."""
-    import torch
-    import torch.nn.functional as F
-    x = torch.randn(4, 64, device="cuda", dtype=torch.bfloat16)
-    w = torch.randn(64, 64, device="cuda", dtype=torch.bfloat16)
-    xf = x.float()
-    ops = (lambda: F.linear(x, w), lambda: x + x, lambda: x * x, lambda: x.float(), lambda: torch.rsqrt(xf),
-           lambda: xf.to(torch.bfloat16), lambda: xf.mean(-1, keepdim=True), lambda: F.silu(x))
+    the loop measures the host alone. Records carry it as host_op_us: taken once per script or model,
+    it is information only (the host's speed moves within seconds: docs/kernel-model.md)."""
+    ops = _probe_ops()
 
     def one_pass():
         for o in ops:
             o()
     return float(f"{host_us(one_pass, n=n, reps=reps) / len(ops):.4g}")
+
+
+def probe_once(passes=30):
+    """The same op mix, `passes` passes once, no warm-up or synchronization: CPU microseconds per op
+    on this thread now (~2-3 ms). Taken before every timed rep of an eager case (bench(probe=...),
+    coll.time_over_ranks(probes=...)); a record's host_probe_us is the median over its reps (of the
+    max over ranks), and headroom scales the host costs by it (kernel_model.host_probe)."""
+    ops = _probe_ops()
+    t0 = time.perf_counter()
+    for _ in range(passes):
+        for o in ops:
+            o()
+    return (time.perf_counter() - t0) / (passes * len(ops)) * 1e6
+
+
+def median(v):
+    t = sorted(v)
+    n = len(t)
+    return t[n // 2] if n % 2 else 0.5 * (t[n // 2 - 1] + t[n // 2])
 
 
 def write_env(f, script, **extra):
@@ -226,8 +256,10 @@ def stats(times):
 _ctr = [0]
 
 
-def bench(fn, queued=True, warmup=3, target_s=0.1, min_reps=5, max_reps=50, kernels_per_call=1, warmup_s=0.0):
+def bench(fn, queued=True, warmup=3, target_s=0.1, min_reps=5, max_reps=50, kernels_per_call=1, warmup_s=0.0,
+          probe=False):
     """Time fn(i) (i: running call number, for buffer rotation). Returns stats dict + timing.
+    probe (issued timing only): probe_once() before every rep, its median as host_probe_us.
     Warm-up: at least `warmup` calls and at least warmup_s seconds of them (the first eager step
     after a model is built ran up to 1.5x slow after 3 calls: traces/README.md)."""
     import torch
@@ -264,13 +296,18 @@ def bench(fn, queued=True, warmup=3, target_s=0.1, min_reps=5, max_reps=50, kern
     if queued:
         spin_s = min(reps * host * 1.5 + 0.002, 2.0)
         torch.cuda._sleep(int(spin_s * 2.0e9))  # cycles at ~2 GHz (slower clock = longer spin: fine)
+    probes = []
     for r in range(reps):
+        if probe and not queued:
+            probes.append(probe_once())
         ss[r].record()
         call()
         ee[r].record()
     torch.cuda.synchronize()
     st = stats([ss[r].elapsed_time(ee[r]) for r in range(reps)])
     st["timing"] = "queued" if queued else "issue"
+    if probes:
+        st["host_probe_us"] = float(f"{median(probes):.4g}")
     return st
 
 

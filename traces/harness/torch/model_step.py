@@ -119,7 +119,7 @@ def timed_step(forward, phase, b, s, graph):
         fn, impl = (lambda i: forward()), "torch-eager"  # noqa: E731
     big = phase == "prefill" and b * s >= 2048
     return bench(fn, queued=False, warmup=2 if big else 3, target_s=0.3, min_reps=3 if big else 10, max_reps=40,
-                 warmup_s=0 if big else 0.5), impl
+                 warmup_s=0 if big else 0.5, probe=not graph), impl
 
 
 def run(P, program="model_step.py"):

@@ -18,7 +18,7 @@ os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 import time  # noqa: E402
 
 from coll import end_worker, start_worker, gpu_counts, spawn  # noqa: E402
-from hcommon import HELDOUT, LIST_CASES, host_probe, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, host_probe, median, probe_once, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -101,12 +101,15 @@ def check(rank, pp, grp):
     return bool(ok.item())
 
 
-def time_pipeline(f, reps, grp):
+def time_pipeline(f, reps, grp, probes):
+    """per rep: probe_once() on every rank, then f() timed on the host; returns per-rep times (ms,
+    max over ranks) and appends each rep's probe (max over ranks) to probes."""
     for _ in range(2):
         f()
     torch.cuda.synchronize()
-    times = []
+    times, pr = [], []
     for _ in range(reps):
+        pr.append(probe_once())
         dist.barrier(group=grp)
         torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -115,6 +118,9 @@ def time_pipeline(f, reps, grp):
         times.append((time.perf_counter() - t0) * 1e3)
     t = torch.tensor(times, device="cuda")
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
+    p = torch.tensor(pr, device="cuda", dtype=torch.float64)
+    dist.all_reduce(p, op=dist.ReduceOp.MAX, group=grp)
+    probes.extend(p.tolist())
     return t
 
 
@@ -147,7 +153,8 @@ def worker(rank, world, port, path, pps):
                     try:
                         caches, xs, bufs = make_inputs(m, cfg, phase, b, n, mb)
                         f = lambda: run_pipeline(m, caches, xs, bufs, phase, n, rank, pp, grp)  # noqa
-                        t = time_pipeline(f, 4 if phase == "prefill" else 8, grp)
+                        probes = []
+                        t = time_pipeline(f, 4 if phase == "prefill" else 8, grp, probes)
                         if rank == 0:
                             d = {"op": "model_step", "model": name, "phase": phase, "batch": b}
                             d["seq" if phase == "prefill" else "context"] = n
@@ -155,7 +162,7 @@ def worker(rank, world, port, path, pps):
                             d.update(stats(t.tolist()))
                             d.update(impl="torch-eager-gpipe", attn=f"sdpa-flash+{m.mode}",
                                      timing="host-wall-max-over-ranks", p2p="nccl send/recv (torch.distributed)",
-                                     lm_head="last stage only")
+                                     lm_head="last stage only", host_probe_us=float(f"{median(probes):.4g}"))
                             out.emit(d)
                         del caches, xs, bufs, f
                     except Exception as ex:  # noqa

@@ -14,7 +14,7 @@ os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
 from coll import end_worker, start_worker, gpu_counts, spawn, time_over_ranks  # noqa: E402
-from hcommon import LIST_CASES, host_probe, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import LIST_CASES, host_probe, median, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -126,8 +126,9 @@ def worker(rank, world, port, path, tps):
                         torch.manual_seed(1000 + b + n)
                         x = torch.randn(b, s, cfg["hidden"], device="cuda", dtype=BF)
                         f, g = distributed_step(m, x, phase, n, graph)
+                        probes = None if graph else []
                         t = time_over_ranks(f, 2 if graph or phase == "prefill" else 20, 1, 5 if phase == "prefill" else 10, 40, 0.3,
-                                            grp if tp > 1 else None)
+                                            grp if tp > 1 else None, probes)
                         if rank == 0:
                             d = {"op": "model_step", "model": name, "phase": phase, "batch": b}
                             d["seq" if phase == "prefill" else "context"] = n
@@ -136,6 +137,8 @@ def worker(rank, world, port, path, tps):
                             d.update(impl="torch-cudagraph" if graph else "torch-eager", attn=f"sdpa-flash+{m.mode}",
                                      timing="issue-max-over-ranks", allreduce="nccl (torch.distributed)",
                                      lm_head="replicated (not split)")
+                            if probes:
+                                d["host_probe_us"] = float(f"{median(probes):.4g}")
                             out.emit(d)
                         if graph:
                             del g
