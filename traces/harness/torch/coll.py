@@ -112,12 +112,16 @@ def end_worker(rank, out, name, t0):
     dist.destroy_process_group()
 
 
-def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp, probes=None):
+def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp, probes=None, bracket=None):
     """f() timed per rep with events around each call as issued: `warmup` calls, an estimate from
     n_est calls, then reps (min_reps..max_reps, about target_s). grp not None: the estimate and each
     rep's time are the max over the group's ranks. Returns the per-rep times (ms, a CUDA tensor).
-    probes (a list): hcommon.probe_once() on every rank before every rep; the per-rep max over
-    ranks is appended to it (a record's host_probe_us is their median)."""
+    probes (a list): hcommon.probe_once() on every rank before every rep, then a barrier (the probe
+    ends at different times on different ranks), so each rep starts from an idle GPU with the ranks
+    aligned: for steps (milliseconds), not single calls; the per-rep max over ranks is appended.
+    bracket (a list): one probe before and one after the reps, which run back to back as without
+    it (for single eager calls, which a per-rep barrier would change); the max over ranks of each
+    is appended."""
     for _ in range(warmup):
         f()
     torch.cuda.synchronize()
@@ -134,9 +138,15 @@ def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp, probes=
     ss = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     ee = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     pr = []
+    if bracket is not None:
+        pr.append(probe_once())
+        if grp is not None:
+            dist.barrier(group=grp)
     for r in range(reps):
         if probes is not None:
             pr.append(probe_once())
+            if grp is not None:
+                dist.barrier(group=grp)
         ss[r].record()
         f()
         ee[r].record()
@@ -144,11 +154,13 @@ def time_over_ranks(f, warmup, n_est, min_reps, max_reps, target_s, grp, probes=
     t = torch.tensor([ss[r].elapsed_time(ee[r]) for r in range(reps)], device="cuda")
     if grp is not None:
         dist.all_reduce(t, op=dist.ReduceOp.MAX, group=grp)
-    if probes is not None:
+    if bracket is not None:
+        pr.append(probe_once())
+    if pr:
         p = torch.tensor(pr, device="cuda", dtype=torch.float64)
         if grp is not None:
             dist.all_reduce(p, op=dist.ReduceOp.MAX, group=grp)
-        probes.extend(p.tolist())
+        (probes if probes is not None else bracket).extend(p.tolist())
     return t
 
 
@@ -229,7 +241,7 @@ def worker(rank, world, port, path, counts):
                 try:
                     f, inp, o = make(op, nbytes, g, grp)
                     probes = []
-                    t = time_over_ranks(f, 3, 3, 8, 60, 0.1, grp, probes)
+                    t = time_over_ranks(f, 3, 3, 8, 60, 0.1, grp, bracket=probes)
                     calls = GRAPH_CALLS if nbytes <= 64 * MiB else 3
                     tg = graph_over_ranks(f, calls, 9 if nbytes <= 256 * MiB else 5, grp)
                     if rank == 0:

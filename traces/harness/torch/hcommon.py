@@ -189,11 +189,15 @@ def host_probe(reps=9, n=300):
 
 
 def probe_once(passes=30):
-    """The same op mix, `passes` passes once, no warm-up or synchronization: CPU microseconds per op
-    on this thread now (~2-3 ms). Taken before every timed rep of an eager case (bench(probe=...),
-    coll.time_over_ranks(probes=...)); a record's host_probe_us is the median over its reps (of the
-    max over ranks), and headroom scales the host costs by it (kernel_model.host_probe)."""
+    """The same op mix, `passes` passes once after a device synchronization (with work queued, a
+    full launch queue would block the ops and the probe would time the GPU): CPU microseconds per
+    op on this thread now (~2-3 ms). Taken before every timed rep of an eager step (bench(probe=...),
+    coll.time_over_ranks(probes=...)) and around an eager collective's reps
+    (coll.time_over_ranks(bracket=...)); a record's host_probe_us is their median (of the max over
+    ranks), and headroom scales the host costs by it (kernel_model.host_probe)."""
+    import torch
     ops = _probe_ops()
+    torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(passes):
         for o in ops:
