@@ -139,6 +139,33 @@ TEST(Collective, EagerCallCostsTheHostMoreAmongOtherWork) {
   EXPECT_NEAR(evaluate_ops({c2, c2}, m, IssueMode::Torch).host_time.value() * 1e6, 140.0, 1e-9);
 }
 
+TEST(Collective, ASlowerHostScalesEveryHostCost) {
+  // eager_host()'s costs on a reference host whose probe reads 9 us; a host reading 13.5 us is
+  // 1.5x slower at every host cost: kernel issue 15 us (torch), 4.5 us (C++ at 3 us), the 2-GPU
+  // collective call 36 us, among other work 90 us; nothing inside a graph. No reference given:
+  // no scaling, whatever host_probe reads.
+  static HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  KernelParams p = hw.kernel_model.value_or(KernelParams{});
+  p.host_issue_torch = 10e-6;
+  p.host_issue_cuda = 3e-6;
+  p.collective_host_overhead = 24e-6;
+  p.collective_host_in_step = 36e-6;
+  p.collective_host_growth = 1.0;
+  p.host_probe_reference = 9e-6;
+  p.host_probe = 13.5e-6;
+  const AnalyticalCostModel m(hw, p);
+  const Op c2 = make_collective("c", CollectiveKind::AllReduce, 2, 4096, DType::BF16);
+  const Op c4 = make_collective("c", CollectiveKind::AllReduce, 4, 4096, DType::BF16);
+  EXPECT_NEAR(m.host_issue_time(IssueMode::Torch).value() * 1e6, 15.0, 1e-9);
+  EXPECT_NEAR(m.host_issue_time(IssueMode::Cuda).value() * 1e6, 4.5, 1e-9);
+  EXPECT_NEAR(m.host_time(c2, IssueMode::Torch).value() * 1e6, 15.0 + 36.0, 1e-9);
+  EXPECT_NEAR(m.host_time_in_sequence(c2, IssueMode::Torch).value() * 1e6, 15.0 + 90.0, 1e-9);
+  EXPECT_NEAR(m.host_time(c4, IssueMode::Torch).value() * 1e6, 15.0 + 72.0, 1e-9);
+  EXPECT_NEAR(m.host_time(c4, IssueMode::Graph).value(), 0.0, 1e-12);
+  p.host_probe_reference = 0;
+  EXPECT_NEAR(AnalyticalCostModel(hw, p).host_time(c2, IssueMode::Torch).value() * 1e6, 10.0 + 24.0, 1e-9);
+}
+
 TEST(Collective, GroupsBeyondOneNodeCrossTheNetwork) {
   // The H200 file: NVSwitch domains of 8 GPUs, one 400 Gb/s NIC per GPU (50 GB/s x 0.94 = 47 GB/s),
   // 9.6 us (simple) and 2.7 us (LL) per inter-node ring step. pinned(): latency growth 0.25 per GPU.

@@ -161,3 +161,22 @@ def test_model_step_weight_dtype():
     out = headroom.predict([base, dict(base, weight_dtype="bf16"), dict(base, weight_dtype="int3")])
     assert out[1]["predicted"]["ms"] > 1.5 * out[0]["predicted"]["ms"]
     assert out[2]["error"] == 'records[2]: weight_dtype: expected bf16, fp16, fp8 or fp32, got "int3"'
+
+
+def test_a_records_host_probe_scales_its_host_costs():
+    """The shipped H200 file's host costs are those of hosts whose probe read 8.79 us. An eager
+    one-GPU step on a record whose host_probe_us reads twice that is predicted as on a host that
+    issues each kernel in 2 x 12.88 = 25.76 us (one GPU: no collective calls); host_probe=False
+    ignores the probe."""
+    step = {"op": "model_step", "model": "llama3-8b", "phase": "decode", "batch": 1, "context": 1024,
+            "tp": 1, "cuda_graph": False, "issue": "torch", "hw": "h200-sxm"}
+    slow = dict(step, host_probe_us=17.58)
+    plain = headroom.predict([step], fidelity="analytical")[0]["predicted"]["ms"]
+    probed = headroom.predict([slow], fidelity="analytical")[0]["predicted"]["ms"]
+    doubled = headroom.load_hardware("h200-sxm", set={"kernel_model.host_issue_torch": "25.76 us"})
+    assert probed == pytest.approx(headroom.predict([step], hw=doubled, fidelity="analytical")[0]["predicted"]["ms"],
+                                   rel=1e-9)
+    assert probed > 1.5 * plain  # an eager 8B decode at batch 1 is host-bound
+    assert headroom.predict([slow], fidelity="analytical", host_probe=False)[0]["predicted"]["ms"] == plain
+    bad = headroom.predict([dict(step, host_probe_us="fast")], fidelity="analytical")[0]
+    assert "records[0]: host_probe_us" in bad["error"]

@@ -114,3 +114,26 @@ TEST(Merge, RecordWithoutTimeNamesFileLineAndKey) {
   const std::vector<Trace> watts{run_of("w.jsonl", R"({"op":"idle","avg_w":-3})" "\n")};
   EXPECT_THROW(merge_runs(watts), InputError);
 }
+
+TEST(Merge, HostProbeFoldedLikeTimeButIsNoMeasurement) {
+  // Each run's host probe (host_probe_us, the host's speed beside the reps) differs; the merged
+  // case keeps their median (9, 15, 10 -> 10) beside the median time, so it is predicted at the
+  // host it ran on. A probe alone is not a measured result; a bad probe names file, line and key.
+  std::vector<Trace> runs{
+      run_of("a.jsonl", R"({"op":"collective","collective":"all_reduce","gpus":2,"bytes":4096,"issue":"torch","ms":0.04,"host_probe_us":9})" "\n"),
+      run_of("b.jsonl", R"({"op":"collective","collective":"all_reduce","gpus":2,"bytes":4096,"issue":"torch","ms":0.07,"host_probe_us":15})" "\n"),
+      run_of("c.jsonl", R"({"op":"collective","collective":"all_reduce","gpus":2,"bytes":4096,"issue":"torch","ms":0.05,"host_probe_us":10})" "\n")};
+  const MergeResult m = merge_runs(runs);
+  ASSERT_EQ(m.records.size(), 1u);
+  EXPECT_DOUBLE_EQ(m.records[0]["host_probe_us"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(m.records[0]["ms"].get<double>(), 0.05);
+  std::vector<Trace> probe_only{run_of("d.jsonl", R"({"op":"collective","collective":"all_reduce","gpus":2,"bytes":4096,"host_probe_us":9})" "\n")};
+  EXPECT_THROW(merge_runs(probe_only), InputError);
+  std::vector<Trace> bad{run_of("e.jsonl", "\n" R"({"op":"collective","collective":"all_reduce","gpus":2,"bytes":4096,"ms":0.04,"host_probe_us":"slow"})" "\n")};
+  try {
+    merge_runs(bad);
+    FAIL() << "a bad probe was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("e.jsonl:2: host_probe_us"), std::string::npos) << e.what();
+  }
+}

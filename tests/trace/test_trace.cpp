@@ -112,6 +112,40 @@ TEST(Predictor, AQueuedCallPaysItsEventPairOnce) {
   EXPECT_NEAR(*pr.ms, (gpu + pair) * 1e3, 1e-9);
 }
 
+TEST(Predictor, ARecordsHostProbeScalesItsHostCosts) {
+  // The shipped H200 file: host_issue_torch 12.88 us on hosts whose probe read 8.79 us. An eager
+  // 2-GPU all-reduce of 4 KiB is host-bound, its time the host's: issue + the collective call.
+  // A record whose host_probe_us reads 2 x 8.79 doubles that host time; the same record with
+  // record_host_probe off, or issued in a CUDA graph (no host per call), is unchanged.
+  const HardwareSpec hw = HardwareSpec::from_yaml_file(HEADROOM_SOURCE_DIR "/hw_configs/h200-sxm.yaml");
+  ASSERT_NEAR(hw.kernel_model->host_probe_reference, 8.79e-6, 1e-12);
+  const AnalyticalCostModel cm(hw);
+  const Op op = make_collective("c", CollectiveKind::AllReduce, 2, 4096, DType::BF16);
+  const double host = cm.host_time(op, IssueMode::Torch).value();
+  ASSERT_GT(host, cm.cost(op, IssueMode::Torch).time.value());  // host-bound, so the call costs its host time
+  const std::string rec = R"({"op":"collective","collective":"all_reduce","gpus":2,"bytes":4096,"dtype":"bf16","impl":"nccl","issue":"torch","hw":"h200-sxm")";
+  json plain = json::parse(rec + "}");
+  json slow = json::parse(rec + R"(,"host_probe_us":17.58})");
+  Predictor p{PredictorOptions{"", Fidelity::Analytical}};
+  const Prediction a = p.predict(plain, "x:1"), b = p.predict(slow, "x:2");
+  ASSERT_TRUE(a.ok() && b.ok()) << a.error << b.error;
+  EXPECT_NEAR(*b.ms - *a.ms, host * 1e3, 1e-9);
+  PredictorOptions off{"", Fidelity::Analytical};
+  off.record_host_probe = false;
+  Predictor q{off};
+  EXPECT_NEAR(*q.predict(slow, "x:2").ms, *a.ms, 1e-12);
+  json graph = json::parse(R"({"op":"collective","collective":"all_reduce","gpus":2,"bytes":4096,"dtype":"bf16","impl":"nccl","issue":"graph","hw":"h200-sxm","host_probe_us":17.58})");
+  json graph0 = graph;
+  graph0.erase("host_probe_us");
+  EXPECT_NEAR(*p.predict(graph, "x:3").ms, *p.predict(graph0, "x:4").ms, 1e-12);
+  // A probe that is not a positive number is this record's error, naming where and the key.
+  for (const char* v : {R"("fast")", "0", "-3"}) {
+    const Prediction e = p.predict(json::parse(rec + R"(,"host_probe_us":)" + v + "}"), "t.jsonl:7");
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.error.find("t.jsonl:7: host_probe_us"), std::string::npos) << e.error;
+  }
+}
+
 TEST(Predictor, ModelStepMatchesTheGraphSum) {
   Predictor p{PredictorOptions{"", Fidelity::Roofline}};
   json r = json::parse(R"({"op":"model_step","model":"llama3-8b","phase":"decode","batch":1,"context":0,"hw":"h200-sxm"})");
