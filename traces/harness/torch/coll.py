@@ -23,7 +23,7 @@ import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from hcommon import HELDOUT, LIST_CASES, Out, host_probe, median, probe_once, QUICK, list_cases, log, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, Out, host_probe, probe_field, probe_once, QUICK, list_cases, log, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -259,7 +259,7 @@ def worker(rank, world, port, path, counts):
                             if issue == "graph":
                                 d["graph_calls"] = calls
                             else:
-                                d["host_probe_us"] = float(f"{median(probes):.4g}")
+                                d["host_probe_us"] = probe_field(probes)
                             out.emit(d)
                     del f, inp, o
                 except Exception as ex:  # noqa

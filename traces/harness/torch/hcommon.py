@@ -205,6 +205,11 @@ def probe_once(passes=30):
     return (time.perf_counter() - t0) / (passes * len(ops)) * 1e6
 
 
+def probe_field(probes):
+    """a record's host_probe_us from its probes (the median, 4 significant digits)"""
+    return float(f"{median(probes):.4g}")
+
+
 def median(v):
     t = sorted(v)
     n = len(t)
@@ -311,7 +316,7 @@ def bench(fn, queued=True, warmup=3, target_s=0.1, min_reps=5, max_reps=50, kern
     st = stats([ss[r].elapsed_time(ee[r]) for r in range(reps)])
     st["timing"] = "queued" if queued else "issue"
     if probes:
-        st["host_probe_us"] = float(f"{median(probes):.4g}")
+        st["host_probe_us"] = probe_field(probes)
     return st
 
 

@@ -3,8 +3,8 @@ an eager step predict that step's time? The eager records of held-out machines m
 between runs because each vCPU runs at one of two speeds ~1.85x apart, switching within seconds
 (traces/h200x2/profile/cpu_pairs.jsonl, docs/kernel-model.md "Known gaps"); a probe taken once per
 script run did not track them. Here every rep interleaves, on each rank:
-  probe_op_us   hcommon.host_probe's op mix (8 one-kernel eager ops on tiny CUDA tensors), CPU us
-                per op over PASSES passes (~2-3 ms)
+  probe_op_us   hcommon.probe_once(PASSES): the host probe's op mix (8 one-kernel eager ops on tiny
+                CUDA tensors), CPU us per op over PASSES passes (~2-3 ms)
   probe_py_us   a fixed pure-Python loop (no torch), us
   cpu0, cpu1    the vCPU the main thread ran on before the probe and after the step
   step_ms       Llama-3-8B eager decode step, tp = world (32 layers, batch B, context 2048), CUDA
@@ -25,12 +25,11 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from hcommon import LIST_CASES, list_cases, load_cfg, log  # noqa: E402
+from hcommon import LIST_CASES, list_cases, load_cfg, log, probe_once  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
     import torch.distributed as dist
-    import torch.nn.functional as F
 
     from coll import free_port, init_worker
     from model import distributed_step
@@ -67,18 +66,6 @@ def worker(rank, world, port, path, seconds, rnd, batches):
         m.kc, m.vc = caches[b]
         return steps[b]
     buf = torch.ones(32768, device="cuda", dtype=torch.bfloat16)  # 64 KiB
-    xs = torch.randn(4, 64, device="cuda", dtype=torch.bfloat16)
-    w = torch.randn(64, 64, device="cuda", dtype=torch.bfloat16)
-    xf = xs.float()
-    ops = (lambda: F.linear(xs, w), lambda: xs + xs, lambda: xs * xs, lambda: xs.float(), lambda: torch.rsqrt(xf),
-           lambda: xf.to(torch.bfloat16), lambda: xf.mean(-1, keepdim=True), lambda: F.silu(xs))
-
-    def probe_ops():
-        t0 = time.perf_counter()
-        for _ in range(PASSES):
-            for o in ops:
-                o()
-        return (time.perf_counter() - t0) / (PASSES * len(ops)) * 1e6
 
     def probe_py():
         t0 = time.perf_counter()
@@ -90,7 +77,7 @@ def worker(rank, world, port, path, seconds, rnd, batches):
     for _ in range(3):
         for b in batches:
             use(b)()
-        probe_ops()
+        probe_once(PASSES)
     torch.cuda.synchronize()
     ev = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
     rows = []
@@ -105,7 +92,7 @@ def worker(rank, world, port, path, seconds, rnd, batches):
         b = batches[i % len(batches)]
         step = use(b)
         c0 = cur_cpu()
-        pop = probe_ops()
+        pop = probe_once(PASSES)
         torch.cuda.synchronize()
         ppy = probe_py()
         ev[0].record()

@@ -18,7 +18,7 @@ os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 import time  # noqa: E402
 
 from coll import end_worker, start_worker, gpu_counts, spawn  # noqa: E402
-from hcommon import HELDOUT, LIST_CASES, host_probe, median, probe_once, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, host_probe, probe_field, probe_once, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -162,7 +162,7 @@ def worker(rank, world, port, path, pps):
                             d.update(stats(t.tolist()))
                             d.update(impl="torch-eager-gpipe", attn=f"sdpa-flash+{m.mode}",
                                      timing="host-wall-max-over-ranks", p2p="nccl send/recv (torch.distributed)",
-                                     lm_head="last stage only", host_probe_us=float(f"{median(probes):.4g}"))
+                                     lm_head="last stage only", host_probe_us=probe_field(probes))
                             out.emit(d)
                         del caches, xs, bufs, f
                     except Exception as ex:  # noqa

@@ -14,7 +14,7 @@ os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
 from coll import end_worker, start_worker, gpu_counts, spawn, time_over_ranks  # noqa: E402
-from hcommon import LIST_CASES, host_probe, median, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import LIST_CASES, host_probe, probe_field, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -138,7 +138,7 @@ def worker(rank, world, port, path, tps):
                                      timing="issue-max-over-ranks", allreduce="nccl (torch.distributed)",
                                      lm_head="replicated (not split)")
                             if probes:
-                                d["host_probe_us"] = float(f"{median(probes):.4g}")
+                                d["host_probe_us"] = probe_field(probes)
                             out.emit(d)
                         if graph:
                             del g
