@@ -29,7 +29,7 @@ StepPrediction predict_step(const ModelSpec& m, StepConfig cfg, const ParallelPl
   out.tokens = cfg.phase == Phase::Prefill ? cfg.batch * cfg.seq : cfg.batch;
   const std::vector<int64_t> parts = stage_layers(layers, plan.pp);
   int64_t next = 0;
-  Seconds slowest;
+  const IssueMode mode = cuda_graph ? IssueMode::Graph : IssueMode::Torch;
   for (int64_t s = 0; s < plan.pp; ++s) {
     const int64_t n = parts[static_cast<size_t>(s)];
     StepConfig sc = cfg;
@@ -46,37 +46,59 @@ StepPrediction predict_step(const ModelSpec& m, StepConfig cfg, const ParallelPl
     st.time = c.time;
     st.comm = c.collective_time;
     st.host = c.host_time;
+    st.gpu = c.gpu_time;
     out.stages.push_back(st);
     out.comm += st.comm;
-    out.first_token_path += st.time;
-    slowest = std::max(slowest, st.time);
     next += n;
   }
+  // The send after stage s (one per boundary): within the scale-up domain, or over the network when
+  // stages hold tp consecutive GPUs each and (s + 1) tp is a multiple of the domain.
+  std::vector<Seconds> send_after(static_cast<size_t>(plan.pp));
   if (plan.pp > 1) {
     // Point-to-point send of the hidden states between stages (a 2-GPU gather moves its input once).
     const double tokens_mb = static_cast<double>(cfg.phase == Phase::Prefill ? mb * cfg.seq : mb);
     Op send = make_collective("p2p", CollectiveKind::AllGather, 2,
                               tokens_mb * m.hidden * bytes_per_element(cfg.act_dtype.value_or(m.dtype)),
                               cfg.act_dtype.value_or(m.dtype));
-    const IssueMode mode = cuda_graph ? IssueMode::Graph : IssueMode::Torch;
     const Seconds within = cm.cost(send, mode).time;
-    // Stages hold tp consecutive GPUs each: the send after stage s crosses into the next node
-    // when (s + 1) tp is a multiple of the scale-up domain, and goes over the network.
     const int64_t domain = cm.hardware().scale_up ? cm.hardware().scale_up->domain : 0;
-    int64_t crossings = 0;
-    for (int64_t s = 0; s + 1 < plan.pp; ++s)
-      if (domain > 0 && ((s + 1) * plan.tp) % domain == 0) ++crossings;
-    Seconds across = within;
-    if (crossings > 0) {
-      std::get<CollectiveShape>(send.shape).nodes = 2;
-      across = cm.cost(send, mode).time;
+    out.p2p = within;
+    for (int64_t s = 0; s + 1 < plan.pp; ++s) {
+      Seconds& t = send_after[static_cast<size_t>(s)];
+      t = within;
+      if (domain > 0 && ((s + 1) * plan.tp) % domain == 0) {
+        std::get<CollectiveShape>(send.shape).nodes = 2;
+        t = cm.cost(send, mode).time;
+      }
+      out.p2p = std::max(out.p2p, t);
     }
-    out.p2p = std::max(within, across);
-    out.first_token_path += within * static_cast<double>(plan.pp - 1 - crossings) + across * static_cast<double>(crossings);
   }
-  // GPipe schedule: the first micro-batch fills the pipeline, the rest follow at the pace of the
-  // slowest stage.
-  out.latency = out.first_token_path + (slowest + out.p2p) * static_cast<double>(plan.microbatches - 1);
+  // The schedule (GPipe, forward only): every stage's host issues its micro-batches back to back
+  // from the step's start, never waiting for its input (a NCCL recv only makes the GPU stream
+  // wait: traces/h200x2/profile/pp_host.jsonl), so a later stage's kernels are queued by the time
+  // its input arrives and its GPU then runs them at GPU speed. Micro-batch j ends on stage s at
+  //   F(s, j) = max(max(F(s, j-1), R(s, j)) + gpu_s, j host_s + time_s)
+  // R(0, j) = j host_0 + one launch, R(s, j) = F(s-1, j) + send_(s-1): the GPU starts once the
+  // input is there and the previous micro-batch is done, unless the host, pacing the stage at its
+  // standalone time, ends it later. A replayed CUDA graph cannot run ahead of its input: host = 0
+  // and gpu = its whole time (the graph's per-node costs are paid on the GPU).
+  const Seconds launch = cm.host_issue_time(mode);
+  std::vector<Seconds> prev(static_cast<size_t>(plan.pp));  // F(s, j-1)
+  for (int64_t j = 0; j < plan.microbatches; ++j) {
+    Seconds ready;  // F(s-1, j) + send
+    for (int64_t s = 0; s < plan.pp; ++s) {
+      const StageTime& st = out.stages[static_cast<size_t>(s)];
+      const Seconds host = cuda_graph ? Seconds() : st.host;
+      const Seconds gpu = cuda_graph ? st.time : st.gpu;
+      const Seconds issued = host * static_cast<double>(j);
+      const Seconds input = s == 0 ? issued + (cuda_graph ? Seconds() : launch) : ready;
+      Seconds& f = prev[static_cast<size_t>(s)];
+      f = std::max(std::max(j > 0 ? f : Seconds(), input) + gpu, issued + st.time);
+      ready = f + send_after[static_cast<size_t>(s)];
+    }
+    if (j == 0) out.first_token_path = prev.back();
+  }
+  out.latency = prev.back();
   const double slots = static_cast<double>(plan.microbatches + plan.pp - 1);
   out.bubble_fraction = plan.pp > 1 ? static_cast<double>(plan.pp - 1) / slots : 0.0;
   out.tokens_per_s = out.latency.value() > 0 ? plan.dp * out.tokens / out.latency.value() : 0.0;
@@ -100,7 +122,8 @@ nlohmann::ordered_json step_json(const StepPrediction& p, const ModelSpec& m, co
   j["stages"] = nlohmann::ordered_json::array();
   for (const auto& st : p.stages)
     j["stages"].push_back({{"first_layer", st.first_layer}, {"layers", st.layers}, {"time_s", st.time.value()},
-                           {"comm_s", st.comm.value()}, {"host_s", st.host.value()}});
+                           {"comm_s", st.comm.value()}, {"host_s", st.host.value()},
+                           {"gpu_s", st.gpu.value()}});
   return j;
 }
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "headroom/core/error.hpp"
+#include "headroom/cost/analytical.hpp"
 #include "headroom/cost/step.hpp"
 
 using namespace headroom;
@@ -50,15 +51,47 @@ TEST(Step, PipelineStagesSplitLayersAndFollowGPipe) {
   ASSERT_EQ(p2.stages.size(), 2u);
   EXPECT_EQ(p2.stages[0].layers, 16);
   EXPECT_EQ(p2.stages[1].first_layer, 16);
-  // GPipe: one micro-batch through both stages, then one more at the pace of the slowest stage.
-  const Seconds slowest = std::max(p2.stages[0].time, p2.stages[1].time);
-  EXPECT_NEAR(p2.latency.value(),
-              (p2.stages[0].time + p2.stages[1].time + p2.p2p + slowest + p2.p2p).value(), 1e-12);
+  // GPipe with CUDA graphs (a stage cannot start before its input): stage 0 ends micro-batch 0 at
+  // t0 and micro-batch 1 at 2 t0; stage 1 ends micro-batch 0 at t0 + p2p + t1, and starts
+  // micro-batch 1 when both that is done and its input has arrived (2 t0 + p2p).
+  const Seconds t0 = p2.stages[0].time, t1 = p2.stages[1].time;
+  EXPECT_NEAR(p2.first_token_path.value(), (t0 + p2.p2p + t1).value(), 1e-12);
+  EXPECT_NEAR(p2.latency.value(), (std::max(t0 + p2.p2p + t1, t0 * 2.0 + p2.p2p) + t1).value(), 1e-12);
   EXPECT_NEAR(p2.bubble_fraction, 1.0 / 3.0, 1e-12);
   // Decode is weight-bound: half the layers per stage, so a stage takes about half the step.
   EXPECT_NEAR(p2.stages[0].time / p1.latency, 0.5, 0.06);
   // The p2p transfer is the hidden states of one micro-batch: 4 x 4096 x 2 B over 450 GB/s.
   EXPECT_NEAR(p2.p2p.value(), 4.0 * 4096 * 2 / 450e9, 1e-12);
+}
+
+TEST(Step, EagerStagesIssueAheadOfTheirInput) {
+  // Eager Llama-3-8B decode, batch 8, two stages: each stage is host-bound (the CPU issues its
+  // kernels slower than the GPU runs them). A NCCL receive makes the GPU stream wait, not the
+  // host, so stage 1's host queues its kernels while stage 0 runs; when stage 0's output arrives,
+  // stage 1's GPU runs them at GPU speed: t = t0 + p2p + gpu1 (measured in
+  // traces/h200x2/profile/pp_host.jsonl: stage 1's receive returned after 0.2 ms; the step ended
+  // at stage 0's 14.5 ms + stage 1's 4.5 ms of GPU time).
+  const HardwareSpec& hw = h200();
+  AnalyticalCostModel am(hw);
+  ModelSpec m = model("llama3-8b");
+  StepConfig c;
+  c.phase = Phase::Decode;
+  c.batch = 8;
+  c.context = 2048;
+  ParallelPlan pipe;
+  pipe.pp = 2;
+  StepPrediction p = predict_step(m, c, pipe, am, false);
+  const StageTime &s0 = p.stages[0], &s1 = p.stages[1];
+  ASSERT_GT(s0.host, s0.gpu * 1.5);  // host-bound stages
+  ASSERT_GT(s1.host, s1.gpu * 1.5);
+  EXPECT_NEAR(s0.time.value(), s0.host.value(), 1e-12);
+  EXPECT_NEAR(p.latency.value(), (s0.time + p.p2p + s1.gpu).value(), 1e-12);
+  EXPECT_LT(p.latency, s0.time + s1.time);  // not the stages one after the other
+  // Two micro-batches: stage 0's host issues both back to back (2 host0); stage 1 then runs the
+  // second one's queued kernels: t = 2 host0 + p2p + gpu1' (gpu1' of a 4-sequence micro-batch).
+  pipe.microbatches = 2;
+  StepPrediction p2 = predict_step(m, c, pipe, am, false);
+  EXPECT_NEAR(p2.latency.value(), (p2.stages[0].host * 2.0 + p2.p2p + p2.stages[1].gpu).value(), 1e-12);
 }
 
 TEST(Step, ExpertParallelismAddsAllToAllsAroundTheExperts) {

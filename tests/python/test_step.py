@@ -10,11 +10,14 @@ import headroom
 
 
 def test_pipeline_schedule_is_gpipe():
-    # Four micro-batches through two stages: the first micro-batch's path through both stages,
-    # then three more at the pace of the slowest stage plus one point-to-point send each.
+    # Four micro-batches of a GPU-bound prefill through two stages, the last stage the slower (it
+    # carries the lm-head): the first micro-batch leaves stage 0 after t0, crosses (p2p), and the
+    # last stage then runs all four back to back at its GPU time; the sends overlap the compute.
     r = headroom.step("llama3-8b", "h200-sxm", "prefill", batch=4, seq=512, pp=2, microbatches=4)
-    slowest = max(s["time_s"] for s in r["stages"])
-    assert r["latency_s"] == pytest.approx(r["first_token_path_s"] + 3 * (slowest + r["p2p_s"]), rel=1e-12)
+    s0, s1 = r["stages"]
+    assert s1["gpu_s"] >= s0["gpu_s"] and s0["host_s"] < s0["gpu_s"]
+    assert r["first_token_path_s"] == pytest.approx(s0["time_s"] + r["p2p_s"] + s1["gpu_s"], rel=1e-12)
+    assert r["latency_s"] == pytest.approx(s0["time_s"] + r["p2p_s"] + 4 * s1["gpu_s"], rel=1e-12)
     assert [s["layers"] for s in r["stages"]] == [16, 16]
     assert r["bubble_fraction"] == pytest.approx(1 / 5)  # (pp - 1) / (microbatches + pp - 1)
     assert r["tokens"] == 4 * 512

@@ -19,11 +19,12 @@ struct StageTime {
   Seconds time;   // one micro-batch through the stage
   Seconds comm;   // of which collectives (TP all-reduce, EP all-to-all)
   Seconds host;   // CPU issue time of the stage's kernels
+  Seconds gpu;    // the GPU's time for them, all queued (one stream)
 };
 
 struct StepPrediction {
   Seconds latency;             // the whole step (all micro-batches through all stages)
-  Seconds first_token_path;    // one micro-batch through every stage (no queueing)
+  Seconds first_token_path;    // the first micro-batch's end on the last stage
   double bubble_fraction = 0;  // pipeline idle share: (pp - 1) / (microbatches + pp - 1) of stage slots
   Seconds p2p;                 // activation transfer between consecutive stages, per micro-batch
   std::vector<StageTime> stages;
