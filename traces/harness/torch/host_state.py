@@ -10,6 +10,8 @@ script run did not track them. Here every rep interleaves, on each rank:
   step_ms       Llama-3-8B eager decode step, tp = world (32 layers, batch B, context 2048), CUDA
                 events around the step as issued on this rank
   ar_us         64 KiB eager all-reduce, 20 back to back, per call (world > 1)
+  issue_ms      host time to issue the step (perf_counter, before any synchronization)
+  issue_cpu_ms  this thread's CPU time over that issue
 Each process group runs for SECONDS; rounds spawn fresh processes (world 2, then world 1 if
 listed). Output: one line per rep with every rank's values (lists indexed by rank).
 Usage: host_state.py OUT.jsonl [seconds per group, 60] [rounds, 3] [worlds, 2,1] [batches, 8,64]
@@ -95,9 +97,13 @@ def worker(rank, world, port, path, seconds, rnd, batches):
         pop = probe_once(PASSES)
         torch.cuda.synchronize()
         ppy = probe_py()
+        c_step = time.thread_time()
+        t_step = time.perf_counter()
         ev[0].record()
         step()
         ev[1].record()
+        issue = (time.perf_counter() - t_step) * 1e3
+        cpu = (time.thread_time() - c_step) * 1e3
         if grp is not None:
             ev[2].record()
             for _ in range(20):
@@ -106,7 +112,7 @@ def worker(rank, world, port, path, seconds, rnd, batches):
         torch.cuda.synchronize()
         c1 = cur_cpu()
         row = [pop, ppy, ev[0].elapsed_time(ev[1]), ev[2].elapsed_time(ev[3]) / 20 * 1e3 if grp is not None else 0.0,
-               c0, c1, b]
+               c0, c1, b, issue, cpu]
         rows.append(row)
         i += 1
     t = torch.tensor(rows, device="cuda", dtype=torch.float64)
@@ -125,6 +131,8 @@ def worker(rank, world, port, path, seconds, rnd, batches):
                                     "probe_py_us": [round(a[r][k][1], 1) for r in range(world)],
                                     "step_ms": [round(a[r][k][2], 4) for r in range(world)],
                                     **({"ar_us": [round(a[r][k][3], 2) for r in range(world)]} if world > 1 else {}),
+                                    "issue_ms": [round(a[r][k][7], 4) for r in range(world)],
+                                    "issue_cpu_ms": [round(a[r][k][8], 4) for r in range(world)],
                                     "cpu0": [int(a[r][k][4]) for r in range(world)],
                                     "cpu1": [int(a[r][k][5]) for r in range(world)]}) + "\n")
         log(f"host_state: tp={world} round {rnd}: {len(rows)} reps")
