@@ -15,12 +15,17 @@ const HardwareSpec& h200() {
 ModelSpec model(const char* name) {
   return ModelSpec::from_yaml_file(std::string(HEADROOM_SOURCE_DIR) + "/models/" + name + ".yaml");
 }
-// A decode step of `layers` layers at `batch` sequences of 512 cached tokens.
-StepConfig decode512(int64_t batch, int64_t layers) {
+// A decode step of the whole model at `batch` sequences of `context` cached tokens.
+StepConfig decode(int64_t batch, int64_t context) {
   StepConfig c;
   c.phase = Phase::Decode;
   c.batch = batch;
-  c.context = 512;
+  c.context = context;
+  return c;
+}
+// A decode step of `layers` layers at `batch` sequences of 512 cached tokens.
+StepConfig decode512(int64_t batch, int64_t layers) {
+  StepConfig c = decode(batch, 512);
   c.layers = layers;
   return c;
 }
@@ -38,10 +43,7 @@ std::string error_of(const ModelSpec& m, StepConfig c, ParallelPlan p) {
 TEST(Step, PipelineStagesSplitLayersAndFollowGPipe) {
   RooflineCostModel rl(h200());
   ModelSpec m = model("llama3-8b");
-  StepConfig c;
-  c.phase = Phase::Decode;
-  c.batch = 8;
-  c.context = 1024;
+  const StepConfig c = decode(8, 1024);
   ParallelPlan one;
   StepPrediction p1 = predict_step(m, c, one, rl, true);
   ParallelPlan pipe;
@@ -74,10 +76,7 @@ TEST(Step, EagerStagesIssueAheadOfTheirInput) {
   const HardwareSpec& hw = h200();
   AnalyticalCostModel am(hw);
   ModelSpec m = model("llama3-8b");
-  StepConfig c;
-  c.phase = Phase::Decode;
-  c.batch = 8;
-  c.context = 2048;
+  const StepConfig c = decode(8, 2048);
   ParallelPlan pipe;
   pipe.pp = 2;
   StepPrediction p = predict_step(m, c, pipe, am, false);
