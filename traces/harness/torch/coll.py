@@ -12,12 +12,6 @@ spawn / start_worker / end_worker are the one-process-per-GPU frame that tp_step
 Usage: coll.py OUT.jsonl [gpu counts, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print the cases and exit;
 the GPU counts are then the ones given, else 2,4, not cut to the GPUs visible)
 """
-import os
-
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 import datetime  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402

@@ -10,12 +10,6 @@ tokens, balanced routing) this records, on rank 0:
   - the host time of one all_to_all_single with split sizes alone, back to back (20 calls).
 Records: {"ep_host": ...}. Usage: ep_host.py OUT.jsonl   (HEADROOM_LIST_CASES=1: list and exit)
 """
-import os
-
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 import time  # noqa: E402
 
 from coll import end_worker, spawn, start_worker, time_over_ranks  # noqa: E402

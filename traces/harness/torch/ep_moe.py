@@ -19,10 +19,6 @@ Usage: ep_moe.py OUT.jsonl [ep list, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print t
 """
 import os
 
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 from coll import end_worker, start_worker, gpu_counts, graph_over_ranks, spawn, time_over_ranks  # noqa: E402
 from hcommon import HELDOUT, LIST_CASES, QUICK, free_cuda, list_cases, log, stats  # noqa: E402
 

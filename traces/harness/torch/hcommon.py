@@ -16,9 +16,11 @@ import time
 import traceback
 
 HW = "h200-sxm"
-os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
-os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
-os.environ.setdefault("NVSHMEM_DISABLE_NVLS", "1")
+# NVLink SHARP / multicast stays off (the device's rules), set here as every script imports this
+# module before torch.
+os.environ["NCCL_NVLS_ENABLE"] = "0"
+os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
+os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
 QUICK = os.environ.get("HARNESS_QUICK", "0") == "1"
 # HARNESS_HELDOUT=1: quant.py, coll.py and pp_step.py measure their HELD-OUT case lists (shapes,

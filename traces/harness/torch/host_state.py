@@ -17,12 +17,6 @@ listed). Output: one line per rep with every rank's values (lists indexed by ran
 Usage: host_state.py OUT.jsonl [seconds per group, 60] [rounds, 3] [worlds, 2,1] [batches, 8,64]
 (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
-import os
-
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402

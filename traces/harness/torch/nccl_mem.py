@@ -10,12 +10,6 @@ send/recv pair between ranks 0 and 1), graph (an all-reduce captured in a CUDA g
 graph-registered buffers). Rank 0 writes one line per stage with every rank's numbers.
 Usage: nccl_mem.py OUT.jsonl   (HEADROOM_LIST_CASES=1: print the stages and exit)
 """
-import os
-
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 import datetime  # noqa: E402
 import sys  # noqa: E402
 

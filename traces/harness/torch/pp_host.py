@@ -19,12 +19,6 @@ context 2048):
 Usage: pp_host.py OUT.jsonl [seconds per round, 60] [rounds, 2] [batch, 8]
 (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
-import os
-
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402

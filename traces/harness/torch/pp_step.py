@@ -9,12 +9,6 @@ Every stage holds the same random layers (one seed), so the last stage can check
 stage pipeline against its own layer applied pp times.
 Usage: pp_step.py OUT.jsonl [pp list, e.g. 2,4]   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
-import os
-
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 import time  # noqa: E402
 
 from coll import end_worker, start_worker, gpu_counts, spawn  # noqa: E402

@@ -13,12 +13,6 @@ and each rank's host time to issue the call (perf_counter, no synchronization), 
 Repeated 3 times, interleaved, to see the host's drift. Records: {"tp_host": variant, ...}.
 Usage: tp_host.py OUT.jsonl [tp list]   (HEADROOM_LIST_CASES=1: print the cases and exit)
 """
-import os
-
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 import time  # noqa: E402
 
 from coll import end_worker, gpu_counts, spawn, start_worker  # noqa: E402

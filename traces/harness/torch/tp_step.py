@@ -7,12 +7,6 @@ step as issued; the per-rep time is the max over ranks. Process frame shared wit
 Usage: tp_step.py OUT.jsonl [tp list, e.g. 1,2,4]   (HEADROOM_LIST_CASES=1: print the cases and
 exit; the tp list is then the one given, else 1,2,4, not cut to the GPUs visible)
 """
-import os
-
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 from coll import end_worker, start_worker, gpu_counts, spawn, time_over_ranks  # noqa: E402
 from hcommon import LIST_CASES, host_probe, probe_field, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 

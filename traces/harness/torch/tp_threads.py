@@ -16,10 +16,6 @@ Usage: tp_threads.py OUT.jsonl [rounds]   (HEADROOM_LIST_CASES=1: print the case
 """
 import os
 
-os.environ["NCCL_NVLS_ENABLE"] = "0"
-os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
-os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
-
 import json  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
