@@ -1,6 +1,7 @@
 """predict(): the same path as `headroom predict`: each record plus "predicted" or "error"."""
 
 import json
+import re
 
 import pytest
 
@@ -166,14 +167,17 @@ def test_model_step_weight_dtype():
 def test_a_records_host_probe_scales_its_host_costs():
     """The shipped H200 file's host costs are those of hosts whose probe read 8.79 us. An eager
     one-GPU step on a record whose host_probe_us reads twice that is predicted as on a host that
-    issues each kernel in 2 x 12.88 = 25.76 us (one GPU: no collective calls); host_probe=False
-    ignores the probe."""
+    issues each kernel in twice the file's host_issue_torch (one GPU: no collective calls);
+    host_probe=False ignores the probe."""
     step = {"op": "model_step", "model": "llama3-8b", "phase": "decode", "batch": 1, "context": 1024,
             "tp": 1, "cuda_graph": False, "issue": "torch", "hw": "h200-sxm"}
     slow = dict(step, host_probe_us=17.58)
     plain = headroom.predict([step], fidelity="analytical")[0]["predicted"]["ms"]
     probed = headroom.predict([slow], fidelity="analytical")[0]["predicted"]["ms"]
-    doubled = headroom.load_hardware("h200-sxm", set={"kernel_model.host_issue_torch": "25.76 us"})
+    text = open(headroom.load_hardware("h200-sxm").file).read()
+    assert 'host_probe_reference: "8.79 us"' in text
+    issue_us = float(re.search(r'host_issue_torch: "([0-9.]+) us"', text).group(1))
+    doubled = headroom.load_hardware("h200-sxm", set={"kernel_model.host_issue_torch": f"{2 * issue_us} us"})
     assert probed == pytest.approx(headroom.predict([step], hw=doubled, fidelity="analytical")[0]["predicted"]["ms"],
                                    rel=1e-9)
     assert probed > 1.5 * plain  # an eager 8B decode at batch 1 is host-bound

@@ -113,7 +113,7 @@ TEST(Predictor, AQueuedCallPaysItsEventPairOnce) {
 }
 
 TEST(Predictor, ARecordsHostProbeScalesItsHostCosts) {
-  // The shipped H200 file: host_issue_torch 12.88 us on hosts whose probe read 8.79 us. An eager
+  // The shipped H200 file: its host costs are those of hosts whose probe read 8.79 us. An eager
   // 2-GPU all-reduce of 4 KiB is host-bound, its time the host's: issue + the collective call.
   // A record whose host_probe_us reads 2 x 8.79 doubles that host time; the same record with
   // record_host_probe off, or issued in a CUDA graph (no host per call), is unchanged.

@@ -8,7 +8,7 @@ Usage: tp_step.py OUT.jsonl [tp list, e.g. 1,2,4]   (HEADROOM_LIST_CASES=1: prin
 exit; the tp list is then the one given, else 1,2,4, not cut to the GPUs visible)
 """
 from coll import end_worker, start_worker, gpu_counts, spawn, time_over_ranks  # noqa: E402
-from hcommon import LIST_CASES, host_probe, probe_field, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
+from hcommon import HELDOUT, LIST_CASES, host_probe, probe_field, QUICK, free_cuda, list_cases, load_cfg, log, rel_err, stats  # noqa: E402
 
 if not LIST_CASES:  # listing the cases needs no torch
     import torch
@@ -62,6 +62,9 @@ def build(cfg, L, tp, rank, group, max_pos=16384):
 def plan(name):
     if QUICK:
         return [("decode", 2, 512, False), ("decode", 2, 512, True), ("prefill", 1, 256, False)]
+    if HELDOUT:  # shapes absent from the committed traces (HARNESS_HELDOUT=1)
+        return [("decode", 16, 4096, False), ("decode", 16, 4096, True), ("decode", 32, 1024, False),
+                ("decode", 32, 1024, True), ("decode", 2, 8192, False), ("prefill", 2, 1024, False)]
     c = []
     for b in (1, 8, 64):
         for gph in (False, True):
