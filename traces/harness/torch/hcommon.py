@@ -23,7 +23,7 @@ os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 os.environ["NVSHMEM_DISABLE_NVLS"] = "1"
 
 QUICK = os.environ.get("HARNESS_QUICK", "0") == "1"
-# HARNESS_HELDOUT=1: quant.py, coll.py and pp_step.py measure their HELD-OUT case lists (shapes,
+# HARNESS_HELDOUT=1: quant.py, coll.py, tp_step.py and pp_step.py measure their HELD-OUT case lists (shapes,
 # sizes and plans absent from the committed traces; heldout/run_heldout.sh sets it).
 HELDOUT = os.environ.get("HARNESS_HELDOUT", "0") == "1"
 # HEADROOM_LIST_CASES=1: each script prints the cases it would run and exits before any GPU work

@@ -4,7 +4,7 @@ Weights: each rank generates the full random layer from the same seed and keeps 
 a 1-layer TP step can be checked against the unsplit step on rank 0. lm-head not split.
 Eager and CUDA graph (NCCL captured in the graph). Per rep, events on each rank around the
 step as issued; the per-rep time is the max over ranks. Process frame shared with coll.py.
-Usage: tp_step.py OUT.jsonl [tp list, e.g. 1,2,4]   (HEADROOM_LIST_CASES=1: print the cases and
+Usage: tp_step.py OUT.jsonl [tp list, e.g. 1,2,4]   (HARNESS_HELDOUT=1: the held-out shapes; HEADROOM_LIST_CASES=1: print the cases and
 exit; the tp list is then the one given, else 1,2,4, not cut to the GPUs visible)
 """
 from coll import end_worker, start_worker, gpu_counts, spawn, time_over_ranks  # noqa: E402
